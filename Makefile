@@ -1,0 +1,46 @@
+# stemdl-bench: `make demo` runs the main job on small built-in data; `make test` runs the tests.
+# Both create .venv on first use and re-install only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# A GPU machine gets CUDA torch/tensorflow from the index; everywhere else the CPU
+# builds (torch==2.13.0 from the local wheel, tensorflow-cpu): never GBs of CUDA wheels.
+HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+ifeq ($(HAS_GPU),1)
+  EXTRAS := stfc,ornl,sim,dev
+  TORCH  :=
+else
+  EXTRAS := stfc,ornl-cpu,sim,dev
+  TORCH  := torch==2.13.0
+endif
+
+.PHONY: install test lint demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing stemdl-bench[$(EXTRAS)] into $(VENV) ..."
+	$(if $(TORCH),$(PY) -m pip install -q --disable-pip-version-check $(TORCH))
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check stemdl common stfc ornl compliance tests
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/stemdl demo --out demo-out
+
+bench: $(STAMP)
+	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-autosave \
+	  --benchmark-compare --benchmark-compare-fail=none -q -p no:randomly || \
+	  $(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-autosave -q
+	$(PY) -m tests.benchmarks.report
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache .benchmarks

@@ -1,0 +1,1 @@
+"""Framework-neutral STEMDL code: never imports torch or tensorflow."""

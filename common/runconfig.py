@@ -1,0 +1,90 @@
+"""Configuration fields both implementations share; each recipe subclasses it.
+
+Defaults are the closed-division recipe's; anything changed from them makes the run
+open division (see `closed_division_violations`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from stemdl.common.errors import StemdlError
+from stemdl.common.workload import TARGET_F1
+
+RUN_MODES = ("epochs", "target")
+DIVISIONS = ("closed", "open")
+SUBMISSION_STATUSES = ("onprem", "cloud", "preview", "research")
+
+
+@dataclass
+class BaseRunConfig:
+    """Shared run settings. Paths may be None where a phase is not run."""
+
+    data_dir: str | None = None  # a folder holding the splits; the *_dir keys override it
+    train_dir: str | None = None
+    val_dir: str | None = None
+    test_dir: str | None = None
+    inference_dir: str | None = None
+    run_dir: str | None = None  # output folder (log, results.json, checkpoint, TensorBoard)
+    epochs: int = 10
+    mode: str = "epochs"  # "epochs": fixed epochs; "target": stop when val macro F1 >= target_f1
+    target_f1: float = TARGET_F1
+    seed: int = 1234
+    resnet: int = 50
+    batch_size: int = 32  # per process / replica
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    num_workers: int = 2
+    precision: str = "32"
+    nodes: int = 1
+    devices: int | None = None  # per node; None = all visible accelerators (1 process on CPU)
+    accelerator: str = "auto"  # auto, cpu, gpu
+    organisation: str = "stemdl-bench"
+    division: str = "closed"
+    status: str = "onprem"
+    platform: str | None = None  # None = hostname
+    resume: bool = False
+
+    def validate(self) -> None:
+        """Raise a one-line StemdlError for values that can never work."""
+        if self.mode not in RUN_MODES:
+            raise StemdlError(f"config key 'mode': '{self.mode}' is not one of {', '.join(RUN_MODES)}")
+        if self.division not in DIVISIONS:
+            raise StemdlError(
+                f"config key 'division': '{self.division}' is not one of {', '.join(DIVISIONS)}"
+            )
+        if self.status not in SUBMISSION_STATUSES:
+            raise StemdlError(
+                f"config key 'status': '{self.status}' is not one of {', '.join(SUBMISSION_STATUSES)}"
+            )
+        for key in ("epochs", "batch_size", "nodes"):
+            if getattr(self, key) < 1:
+                raise StemdlError(f"config key '{key}': must be >= 1, got {getattr(self, key)}")
+        if self.devices is not None and self.devices < 1:
+            raise StemdlError(f"config key 'devices': must be >= 1, got {self.devices}")
+        if self.num_workers < 0:
+            raise StemdlError(f"config key 'num_workers': must be >= 0, got {self.num_workers}")
+        if not 0.0 < self.target_f1 <= 1.0:
+            raise StemdlError(f"config key 'target_f1': must be in (0, 1], got {self.target_f1}")
+        if self.learning_rate <= 0:
+            raise StemdlError(f"config key 'learning_rate': must be > 0, got {self.learning_rate}")
+
+    def split_dir(self, split: str) -> Path | None:
+        """The folder of `split` (train/val/test/inference): its *_dir key, else data_dir."""
+        explicit = getattr(self, f"{split}_dir")
+        if explicit:
+            return Path(explicit)
+        return Path(self.data_dir) if self.data_dir else None
+
+
+def closed_division_violations(config: object, recipe: object) -> list[str]:
+    """`key: value != recipe value` for every recipe field the config changes."""
+    recipe_fields = {f.name for f in fields(recipe)}  # type: ignore[arg-type]
+    out = []
+    for f in fields(config):  # type: ignore[arg-type]
+        if f.name in recipe_fields and f.name != "name":
+            have, want = getattr(config, f.name), getattr(recipe, f.name)
+            if have != want:
+                out.append(f"{f.name}: {have!r} != {want!r}")
+    return out

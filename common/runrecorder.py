@@ -1,0 +1,196 @@
+"""The run lifecycle both implementations report to: MLPerf log, timers, results.json.
+
+The training loop (a Lightning callback, or the ORNL custom loop) calls one
+`RunRecorder` at fixed points; it writes the MLPerf events in the order the STEMDL
+compliance rules expect (rank 0 only), keeps time to target, and rewrites
+`results.json` after every evaluation so a killed run leaves its history behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.mllog import Keys, MLPerfLogger
+from stemdl.common.results import MLPERF_LOG_FILE, EpochRecord, RunResult
+from stemdl.common.timing import PhaseTimer, Throughput, TimeToTarget
+
+
+class RunRecorder:
+    """Records one training run. Epochs are numbered from 1 in logs and results."""
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        implementation: str,
+        *,
+        division: str,
+        target_f1: float,
+        stop_at_target: bool,
+        rank: Callable[[], int] = lambda: 0,
+        barrier: Callable[[], None] = lambda: None,
+        sync: Callable[[], None] | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.stop_at_target = stop_at_target
+        self._rank = rank
+        self.resume = resume
+        self.timer = PhaseTimer(sync=sync)
+        self.train_rate = Throughput()
+        self.eval_rate = Throughput()
+        self.logger = MLPerfLogger(rank=rank, barrier=barrier)
+        self.result = self._initial_result(implementation, division, target_f1)
+        self.ttt = TimeToTarget(target_f1, run_start=time.time())
+        self._last_loss: float | None = None
+        self._last_epoch_time: float | None = None
+        self._last_train_rate: float | None = None
+        # continuing: a resumed run whose earlier part already wrote its header and run_start
+        self.continuing = resume and self.result.run_start_unix is not None
+
+    # -- set-up ----------------------------------------------------------------------
+    def _initial_result(self, implementation: str, division: str, target_f1: float) -> RunResult:
+        if self.resume and (self.run_dir / "results.json").exists():
+            result = RunResult.read(self.run_dir)
+        else:
+            result = RunResult(implementation=implementation, division=division)
+        result.target_f1 = target_f1
+        return result
+
+    @property
+    def is_writer(self) -> bool:
+        return self._rank() == 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / MLPERF_LOG_FILE
+
+    def init_start(self, org: str, division: str, status: str, platform: str) -> None:
+        """Open the log, write the submission keys, cache_clear and init_start.
+
+        When continuing a resumed run the log is appended to and the header (already
+        written) is skipped.
+        """
+        self.timer.start("init")
+        self.logger.configure(self.log_path, append=self.continuing)
+        if self.continuing:
+            return
+        self.logger.submission(org=org, division=division, status=status, platform=platform)
+        self.logger.event(Keys.CACHE_CLEAR, True)
+        self.logger.start(Keys.INIT_START)
+
+    def hyperparameters(self, values: Mapping[str, Any]) -> None:
+        """Log seed, batch size, sample counts, optimizer, model, ... and keep them."""
+        values = dict(values)
+        self.result.seed = values.get(Keys.SEED, self.result.seed)
+        self.result.global_batch_size = values.get(Keys.GLOBAL_BATCH_SIZE, self.result.global_batch_size)
+        self.result.train_samples = values.get(Keys.TRAIN_SAMPLES, self.result.train_samples)
+        self.result.eval_samples = values.get(Keys.EVAL_SAMPLES, self.result.eval_samples)
+        self.result.model_name = values.get(Keys.MODEL_NAME, self.result.model_name)
+        if not self.continuing:
+            self.logger.hyperparameters(values)
+
+    def init_stop(self) -> None:
+        self.result.init_time_s = self.timer.stop("init")
+        if not self.continuing:
+            self.logger.end(Keys.INIT_STOP)
+
+    def run_start(self) -> None:
+        """All ranks meet, then the clock of time-to-train starts."""
+        self.logger.barrier()
+        self.timer.start("run")
+        if self.continuing:
+            # keep the original start: time to target includes the interruption
+            self.ttt.run_start = self.result.run_start_unix
+        else:
+            self.logger.start(Keys.RUN_START)
+            self.ttt.run_start = self.result.run_start_unix = time.time()
+
+    # -- epochs ----------------------------------------------------------------------
+    def epoch_start(self, epoch: int) -> None:
+        self.timer.start("epoch")
+        self.logger.epoch_start(epoch)
+
+    def epoch_stop(self, epoch: int, samples: int, train_loss: float | None = None) -> None:
+        """`samples`: training samples processed in this epoch by all ranks together."""
+        seconds = self.timer.stop("epoch")
+        self.train_rate.add(samples, seconds)
+        self._last_loss = None if train_loss is None else float(train_loss)
+        self._last_epoch_time = seconds
+        self._last_train_rate = samples / seconds if seconds > 0 else None
+        self.logger.epoch_stop(epoch)
+
+    def eval_start(self, epoch: int) -> None:
+        self.timer.start("eval")
+        self.logger.eval_start(epoch)
+
+    def eval_stop(self, epoch: int, confusion: ConfusionMatrix) -> bool:
+        """Log the whole-set metrics of `confusion` (already summed over ranks).
+
+        Returns True when the run should stop (time-to-target mode, target reached).
+        """
+        seconds = self.timer.stop("eval")
+        self.eval_rate.add(confusion.total, seconds)
+        f1, top1 = confusion.macro_f1(), confusion.top1()
+        self.logger.eval_metrics(epoch, f1, top1)
+        self.logger.eval_stop(epoch)
+        reached_now = self.ttt.observe(epoch, f1, time.time())
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=self._last_loss,
+            val_macro_f1=f1,
+            val_top1=top1,
+            epoch_time_s=self._last_epoch_time,
+            eval_time_s=seconds,
+            train_samples_per_s=self._last_train_rate,
+            wall_time_s=time.time() - self.ttt.run_start,
+        )
+        self.result.epochs = [e for e in self.result.epochs if e.epoch != epoch]
+        self.result.add_epoch(record)
+        if self.result.best_val_macro_f1 == f1:
+            per_class = confusion.per_class_f1()
+            present = confusion.present()
+            self.result.val_per_class_f1 = {
+                str(i): float(per_class[i]) for i in range(len(per_class)) if present[i]
+            }
+            self.result.val_confusion = confusion.to_dict()
+        if reached_now:
+            self.result.reached_target = True
+            self.result.time_to_target_s = self.ttt.seconds
+        self._refresh_rates()
+        self.result.status = "running"
+        self._write()
+        return self.stop_at_target and self.result.reached_target
+
+    # -- the end -----------------------------------------------------------------------
+    def run_stop(self) -> str:
+        """run_stop with an honest status: success only if the target was reached."""
+        if self.timer.is_running("run"):
+            self.result.run_time_s = self.timer.stop("run")
+        self.result.status = Keys.SUCCESS if self.result.reached_target else Keys.ABORTED
+        self.logger.run_stop(self.result.reached_target)
+        return self.result.status
+
+    def finish(self, **fields: Any) -> RunResult:
+        """Fill in the remaining fields (test metrics, inference, model, versions), write
+        results.json and close the log."""
+        for name, value in fields.items():
+            if not hasattr(self.result, name):
+                raise AttributeError(f"RunResult has no field '{name}'")
+            setattr(self.result, name, value)
+        self._refresh_rates()
+        self._write()
+        self.logger.close()
+        return self.result
+
+    def _refresh_rates(self) -> None:
+        self.result.train_samples_per_s = self.train_rate.per_second
+        self.result.eval_samples_per_s = self.eval_rate.per_second
+
+    def _write(self) -> None:
+        if self.is_writer:
+            self.result.write(self.run_dir)

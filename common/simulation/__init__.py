@@ -1,0 +1,1 @@
+"""Physically simulated CBED data in the ORNL raw layout (abTEM, pyxtal, spglib)."""

@@ -1,0 +1,1 @@
+"""ORNL recipe on TensorFlow/Keras (needs the `ornl` or `ornl-cpu` extra)."""

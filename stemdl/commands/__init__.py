@@ -1,0 +1,1 @@
+"""Sub-commands of `stemdl`; each module has `register(subparsers)`."""

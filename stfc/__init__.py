@@ -1,0 +1,1 @@
+"""STFC recipe on PyTorch Lightning (needs the `stfc` extra)."""

@@ -1,0 +1,62 @@
+"""Config loading: unknown keys name the closest valid key; types are checked."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from stemdl.common.config import load_config, parse_overrides
+from stemdl.common.errors import StemdlError
+from stemdl.common.runconfig import BaseRunConfig, closed_division_violations
+from stemdl.common.workload import STFC
+
+
+@dataclass
+class Schema(BaseRunConfig):
+    optimizer: str = "adam"
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 3\nlearning_rate: 0.01\nbatchsize: 8\n")
+    cfg = load_config(Schema, path, ["epochs=5", "devices=2"], aliases={"batchsize": "batch_size"})
+    assert (cfg.epochs, cfg.learning_rate, cfg.batch_size, cfg.devices) == (5, 0.01, 8, 2)
+
+
+def test_unknown_key_names_closest(tmp_path):
+    with pytest.raises(StemdlError, match="unknown config key 'learning_rat'.*'learning_rate'"):
+        load_config(Schema, None, ["learning_rat=0.1"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [("epochs=many", "'epochs': expected an integer"), ("epochs=2.5", "expected an integer"),
+     ("learning_rate=fast", "'learning_rate': expected a number"), ("resume=maybe", "true/false"),
+     ("noequals", "key=value")],
+)
+def test_wrong_types_are_one_line_errors(override, message):
+    with pytest.raises(StemdlError, match=message) as info:
+        load_config(Schema, None, [override])
+    assert "\n" not in str(info.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(StemdlError, match="no such config file"):
+        load_config(Schema, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(StemdlError, match="not a readable YAML"):
+        load_config(Schema, bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(StemdlError, match="mapping"):
+        load_config(Schema, listy)
+
+
+def test_validate_and_division():
+    cfg = Schema(mode="sometimes")
+    with pytest.raises(StemdlError, match="'mode'"):
+        cfg.validate()
+    Schema().validate()
+    assert parse_overrides(["a=1", "b=x y", "c="]) == {"a": 1, "b": "x y", "c": None}
+    changed = Schema(resnet=18, learning_rate=1e-3)
+    assert closed_division_violations(changed, STFC) == ["resnet: 18 != 50"]

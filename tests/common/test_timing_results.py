@@ -1,0 +1,105 @@
+"""Timers, results.json round trip, and the run recorder's log and status."""
+
+import json
+
+import pytest
+
+from stemdl.common.errors import DataError
+from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.results import EpochRecord, RunResult
+from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.timing import LatencyMeter, PhaseTimer, Throughput, TimeToTarget
+
+
+def test_phase_timer_with_fake_clock_and_sync():
+    ticks = iter([0.0, 2.0, 10.0, 13.0])
+    synced = []
+    timer = PhaseTimer(sync=lambda: synced.append(1), clock=lambda: next(ticks))
+    with timer.phase("epoch"):
+        pass
+    timer.start("epoch")
+    assert timer.stop("epoch") == 3.0
+    assert timer.durations["epoch"] == [2.0, 3.0] and timer.total("epoch") == 5.0
+    assert len(synced) == 4
+    with pytest.raises(RuntimeError):
+        timer.stop("epoch")
+
+
+def test_meters():
+    t = Throughput()
+    t.add(100, 2.0)
+    t.add(50, 1.0)
+    assert t.per_second == 50.0
+    ttt = TimeToTarget(0.9, run_start=100.0)
+    assert not ttt.observe(1, 0.5, 110.0)
+    assert ttt.observe(2, 0.95, 130.0) and not ttt.observe(3, 0.99, 140.0)
+    assert ttt.seconds == 30.0 and ttt.reached_epoch == 2
+    lat = LatencyMeter()
+    lat.add(10, 1.0)
+    lat.add(10, 3.0)
+    s = lat.summary()
+    assert s["samples"] == 20 and s["sample_latency_mean_s"] == 0.2 and s["samples_per_second"] == 5.0
+
+
+def test_results_round_trip_and_bad_files(tmp_path):
+    r = RunResult(implementation="stfc", seed=3)
+    r.add_epoch(EpochRecord(epoch=1, val_macro_f1=0.2, epoch_time_s=4.0))
+    r.add_epoch(EpochRecord(epoch=2, val_macro_f1=0.5, epoch_time_s=2.0))
+    r.write(tmp_path)
+    back = RunResult.read(tmp_path)
+    assert back == r and back.best_val_macro_f1 == 0.5 and back.mean_epoch_time_s == 3.0
+    assert not list(tmp_path.glob("*.tmp-*"))
+    data = json.loads((tmp_path / "results.json").read_text())
+    data["schema_version"] = 99
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="schema version 99"):
+        RunResult.read(tmp_path)
+    with pytest.raises(DataError, match="no such results file"):
+        RunResult.read(tmp_path / "nowhere")
+
+
+def _run(run_dir, f1s, stop_at_target, resume=False):
+    rec = RunRecorder(run_dir, "stfc", division="closed", target_f1=0.9,
+                      stop_at_target=stop_at_target, resume=resume)
+    rec.init_start("org", "closed", "onprem", "test")
+    rec.hyperparameters({"seed": 1, "global_batch_size": 4, "train_samples": 8, "eval_samples": 4})
+    rec.init_stop()
+    rec.run_start()
+    start = len(rec.result.epochs) + 1
+    for epoch, f1 in enumerate(f1s, start=start):
+        rec.epoch_start(epoch)
+        rec.epoch_stop(epoch, samples=8, train_loss=1.0 / epoch)
+        rec.eval_start(epoch)
+        cm = ConfusionMatrix().update([1, 2, 3, 4], [1, 2, 3, 4] if f1 else [2, 3, 4, 1])
+        if rec.eval_stop(epoch, cm):
+            break
+    status = rec.run_stop()
+    return rec.finish(test_macro_f1=0.1), status
+
+
+def keys(path):
+    return [json.loads(line[9:])["key"] for line in path.read_text().splitlines()]
+
+
+def test_recorder_time_to_target_stops_and_says_success(tmp_path):
+    result, status = _run(tmp_path, [0, 1, 1], stop_at_target=True)
+    assert status == "success" and len(result.epochs) == 2 and result.reached_target
+    assert result.time_to_target_s is not None and result.test_macro_f1 == 0.1
+    k = keys(tmp_path / "mlperf.log")
+    assert k[:7] == ["submission_benchmark", "submission_org", "submission_division",
+                     "submission_status", "submission_platform", "cache_clear", "init_start"]
+    assert k.count("run_start") == 1 and k[-1] == "run_stop" and k.count("eval_macro_f1") == 2
+    assert RunResult.read(tmp_path).status == "success"
+
+
+def test_recorder_missed_target_is_aborted(tmp_path):
+    result, status = _run(tmp_path, [0, 0], stop_at_target=False)
+    assert status == "aborted" and result.time_to_target_s is None and len(result.epochs) == 2
+
+
+def test_recorder_resume_appends_without_second_header(tmp_path):
+    _run(tmp_path, [0], stop_at_target=False)
+    result, _ = _run(tmp_path, [0], stop_at_target=False, resume=True)
+    assert [e.epoch for e in result.epochs] == [1, 2]
+    k = keys(tmp_path / "mlperf.log")
+    assert k.count("run_start") == 1 and k.count("init_start") == 1

@@ -1,0 +1,1 @@
+"""stemdl-bench tests."""
