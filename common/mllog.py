@@ -89,7 +89,7 @@ class MLPerfLogger:
         self._logger.setLevel(logging.INFO)
         self._logger.propagate = False
         self._handler: logging.Handler | None = None
-        self._mllogger = MLLogger(logger=self._logger, default_stack_offset=2)
+        self._mllogger = MLLogger(logger=self._logger)
         self.path: Path | None = None
 
     # -- configuration -------------------------------------------------------
@@ -121,51 +121,60 @@ class MLPerfLogger:
         return self._rank() == 0 and self._handler is not None
 
     # -- events --------------------------------------------------------------
-    def event(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
+    # `depth` counts the frames between the user's call and `_emit`, so the log's
+    # metadata.file/lineno name the caller, not this module.
+    def _emit(self, kind: str, key: str, value: Any, metadata: Mapping[str, Any] | None,
+              depth: int) -> None:
         if self.is_writer:
-            self._mllogger.event(key=key, value=value, metadata=dict(metadata or {}))
+            getattr(self._mllogger, kind)(
+                key=key, value=value, metadata=dict(metadata or {}), stack_offset=depth + 1
+            )
 
-    def start(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
-        if self.is_writer:
-            self._mllogger.start(key=key, value=value, metadata=dict(metadata or {}))
+    def event(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None,
+              _depth: int = 1) -> None:
+        self._emit("event", key, value, metadata, _depth + 1)
 
-    def end(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
-        if self.is_writer:
-            self._mllogger.end(key=key, value=value, metadata=dict(metadata or {}))
+    def start(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None,
+              _depth: int = 1) -> None:
+        self._emit("start", key, value, metadata, _depth + 1)
+
+    def end(self, key: str, value: Any = None, metadata: Mapping[str, Any] | None = None,
+            _depth: int = 1) -> None:
+        self._emit("end", key, value, metadata, _depth + 1)
 
     # -- STEMDL conveniences (the order the compliance rules expect) ----------
     def submission(self, org: str, division: str, status: str, platform: str) -> None:
         """The four submission_* events plus the benchmark name."""
-        self.event(Keys.SUBMISSION_BENCHMARK, BENCHMARK_NAME)
-        self.event(Keys.SUBMISSION_ORG, org)
-        self.event(Keys.SUBMISSION_DIVISION, division)
-        self.event(Keys.SUBMISSION_STATUS, status)
-        self.event(Keys.SUBMISSION_PLATFORM, platform)
+        self.event(Keys.SUBMISSION_BENCHMARK, BENCHMARK_NAME, _depth=2)
+        self.event(Keys.SUBMISSION_ORG, org, _depth=2)
+        self.event(Keys.SUBMISSION_DIVISION, division, _depth=2)
+        self.event(Keys.SUBMISSION_STATUS, status, _depth=2)
+        self.event(Keys.SUBMISSION_PLATFORM, platform, _depth=2)
 
     def hyperparameters(self, values: Mapping[str, Any]) -> None:
         """One event per (key, value), e.g. seed, global_batch_size, opt_name."""
         for key, value in values.items():
-            self.event(key, value)
+            self.event(key, value, _depth=2)
 
     def epoch_start(self, epoch: int) -> None:
-        self.start(Keys.EPOCH_START, metadata={Keys.EPOCH_NUM: epoch})
+        self.start(Keys.EPOCH_START, metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
 
     def epoch_stop(self, epoch: int) -> None:
-        self.end(Keys.EPOCH_STOP, metadata={Keys.EPOCH_NUM: epoch})
+        self.end(Keys.EPOCH_STOP, metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
 
     def eval_start(self, epoch: int) -> None:
-        self.start(Keys.EVAL_START, metadata={Keys.EPOCH_NUM: epoch})
+        self.start(Keys.EVAL_START, metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
 
     def eval_stop(self, epoch: int) -> None:
-        self.end(Keys.EVAL_STOP, metadata={Keys.EPOCH_NUM: epoch})
+        self.end(Keys.EVAL_STOP, metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
 
     def eval_metrics(self, epoch: int, macro_f1: float, top1: float) -> None:
         """The primary metric and top-1 of the whole validation set at `epoch`."""
-        self.event(Keys.EVAL_F1, float(macro_f1), metadata={Keys.EPOCH_NUM: epoch})
-        self.event(Keys.EVAL_ACCURACY, float(top1), metadata={Keys.EPOCH_NUM: epoch})
+        self.event(Keys.EVAL_F1, float(macro_f1), metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
+        self.event(Keys.EVAL_ACCURACY, float(top1), metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
 
     def run_stop(self, reached_target: bool) -> None:
         """run_stop with an honest status: success only if the target was reached."""
         status = Keys.SUCCESS if reached_target else Keys.ABORTED
-        self.end(Keys.RUN_STOP, metadata={Keys.STATUS: status})
+        self.end(Keys.RUN_STOP, metadata={Keys.STATUS: status}, _depth=2)
 

@@ -11,7 +11,7 @@ import os
 import platform
 import socket
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ class RunResult:
     mlperf_log: str = MLPERF_LOG_FILE  # relative to the run folder
     checkpoint: str | None = None
     status: str = "aborted"  # "success" only if the target was reached
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     schema_version: int = SCHEMA_VERSION
 
     def add_epoch(self, record: EpochRecord) -> None:

@@ -60,3 +60,13 @@ def test_event_shapes_and_status(tmp_path):
     assert f1["metadata"]["epoch_num"] == 1 and f1["value"] == 0.5
     assert recs[-1]["key"] == "run_stop" and recs[-1]["metadata"]["status"] == "aborted"
     assert recs[-1]["event_type"] == "INTERVAL_END"
+
+
+def test_metadata_names_the_caller_not_the_wrapper(tmp_path):
+    log = MLPerfLogger()
+    log.configure(tmp_path / "c.log")
+    log.event(Keys.SEED, 1)
+    log.epoch_start(1)
+    log.close()
+    for rec in events(tmp_path / "c.log"):
+        assert rec["metadata"]["file"].endswith("test_mllog.py")

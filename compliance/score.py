@@ -1,0 +1,104 @@
+"""Time to train of STEMDL runs, and the MLPerf way of combining several runs into a score.
+
+A run counts only if its log passes `stemdl compliance` and its run_stop says success
+(which the rules allow only after an eval_macro_f1 >= stemdl_target_f1).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stemdl.common.errors import StemdlError
+from stemdl.compliance.checker import DEFAULT_RULESET, CheckResult, check_log, read_log
+
+MIN_RUNS_FOR_OLYMPIC = 3  # dropping the fastest and the slowest needs at least 3 runs
+
+
+@dataclass
+class RunScore:
+    """One run: its time to train (minutes, run_start to run_stop) or why it was refused."""
+
+    log: Path
+    minutes: float | None
+    status: str | None
+    refused: str | None  # None: the run counts
+    check: CheckResult
+
+    @property
+    def accepted(self) -> bool:
+        return self.refused is None
+
+
+@dataclass
+class Score:
+    """The combined score of the accepted runs."""
+
+    runs: list[RunScore]
+    minutes: float | None  # None when no run was accepted
+    method: str  # how `minutes` was combined, in words
+
+    @property
+    def all_accepted(self) -> bool:
+        return all(r.accepted for r in self.runs)
+
+
+def time_to_train(log: Path, ruleset: str = DEFAULT_RULESET) -> tuple[float, str | None]:
+    """Minutes from run_start to run_stop, and run_stop's status (the log has one of each)."""
+    lines, _ = read_log(log, ruleset)
+    starts = [ll for ll in lines if ll.key == "run_start"]
+    stops = [ll for ll in lines if ll.key == "run_stop"]
+    if len(starts) != 1 or len(stops) != 1:
+        raise StemdlError(
+            f"{log}: needs one run_start and one run_stop, found {len(starts)} and {len(stops)}"
+        )
+    status = (stops[0].value.get("metadata") or {}).get("status")
+    return (stops[0].timestamp - starts[0].timestamp) / 60000.0, status
+
+
+def score_run(path: str | Path, division: str = "auto", ruleset: str = DEFAULT_RULESET) -> RunScore:
+    """Check one run's log, then time it; a failing or unconverged run is refused."""
+    check = check_log(path, division=division, ruleset=ruleset)
+    if not check.passed:
+        return RunScore(
+            check.log, None, None, f"fails compliance ({len(check.reasons)} reasons)", check
+        )
+    minutes, status = time_to_train(check.log, ruleset)
+    if status != "success":
+        return RunScore(
+            check.log, minutes, status, f"did not reach the target (status {status})", check
+        )
+    return RunScore(check.log, minutes, status, None, check)
+
+
+def olympic_mean(minutes: Sequence[float]) -> tuple[float, str]:
+    """MLPerf's combination: drop the fastest and the slowest run, average the rest.
+
+    With fewer than 3 runs nothing can be dropped: the plain mean is returned and the
+    method says so (it is not an MLPerf-style score).
+    """
+    if not minutes:
+        raise ValueError("no run to combine")
+    times = sorted(minutes)
+    if len(times) < MIN_RUNS_FOR_OLYMPIC:
+        return statistics.fmean(times), (
+            f"plain mean of {len(times)} run(s): fewer than {MIN_RUNS_FOR_OLYMPIC}, "
+            "so fastest and slowest not dropped (not an MLPerf-style score)"
+        )
+    return statistics.fmean(times[1:-1]), (
+        f"mean of {len(times) - 2} of {len(times)} runs, fastest and slowest dropped"
+    )
+
+
+def score_runs(
+    paths: Sequence[str | Path], division: str = "auto", ruleset: str = DEFAULT_RULESET
+) -> Score:
+    """Score every run; the combined time uses the accepted runs only."""
+    runs = [score_run(p, division, ruleset) for p in paths]
+    accepted = [r.minutes for r in runs if r.accepted and r.minutes is not None]
+    if not accepted:
+        return Score(runs, None, "no accepted run")
+    minutes, method = olympic_mean(accepted)
+    return Score(runs, minutes, method)

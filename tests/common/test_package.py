@@ -1,0 +1,45 @@
+"""Packaging boundaries: import names, framework-free `common/`, the command's basics."""
+
+import subprocess
+import sys
+
+import pytest
+
+from stemdl.cli import main
+
+CHECK_COMMON = """
+import importlib, pkgutil, sys
+import stemdl.common as c
+for m in pkgutil.walk_packages(c.__path__, "stemdl.common."):
+    importlib.import_module(m.name)
+import stemdl.cli
+stemdl.cli.build_parser()
+heavy = sorted(n for n in ("torch", "tensorflow", "keras", "pytorch_lightning") if n in sys.modules)
+print(",".join(heavy))
+"""
+
+
+def run_python(code, cwd):
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
+
+
+def test_common_and_the_command_import_no_framework(tmp_path):
+    proc = run_python(CHECK_COMMON, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"common/ or the CLI imported: {proc.stdout.strip()}"
+
+
+@pytest.mark.parametrize("name", ["common", "compliance", "stfc", "ornl"])
+def test_no_generic_top_level_module_is_installed(tmp_path, name):
+    proc = run_python(f"import {name}", tmp_path)
+    assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
+
+
+def test_help_version_and_usage_errors(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and "stemdl-bench" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["no-such-command"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "stemdl: error:" in err and "Traceback" not in err

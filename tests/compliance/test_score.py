@@ -1,0 +1,66 @@
+"""Time to train and the MLPerf combination of runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from stemdl.common.errors import StemdlError
+from stemdl.compliance.score import olympic_mean, score_runs, time_to_train
+from tests.compliance.logs import read_records, write_log, write_records
+
+
+def timed_run(folder, minutes: float, **options):
+    """A run folder whose run_stop comes `minutes` after run_start."""
+    folder.mkdir()
+    log = write_log(folder / "mlperf.log", **options)
+    records = read_records(log)
+    start = next(r["time_ms"] for r in records if r["key"] == "run_start")
+    after = False
+    for r in records:
+        after = after or r["key"] == "run_start"
+        if after and r["key"] != "run_start":
+            r["time_ms"] = max(r["time_ms"], start + 1)
+        if r["key"] == "run_stop":
+            r["time_ms"] = start + round(minutes * 60000)
+    write_records(log, records)
+    return folder
+
+
+def test_olympic_mean_drops_fastest_and_slowest():
+    minutes, method = olympic_mean([10.0, 1.0, 4.0, 6.0, 100.0])
+    assert minutes == pytest.approx((4.0 + 6.0 + 10.0) / 3)
+    assert "fastest and slowest dropped" in method
+    assert olympic_mean([3.0, 1.0, 2.0])[0] == 2.0
+
+
+def test_fewer_than_three_runs_give_a_marked_plain_mean():
+    minutes, method = olympic_mean([2.0, 4.0])
+    assert minutes == 3.0 and "not an MLPerf-style score" in method
+    with pytest.raises(ValueError):
+        olympic_mean([])
+
+
+def test_time_to_train_is_run_start_to_run_stop(tmp_path):
+    run = timed_run(tmp_path / "run", 12.5)
+    assert time_to_train(run / "mlperf.log") == (pytest.approx(12.5), "success")
+    broken = write_log(tmp_path / "x.log", faults=["missing_run_stop"])
+    with pytest.raises(StemdlError, match="one run_start and one run_stop"):
+        time_to_train(broken)
+
+
+def test_score_refuses_failing_and_unconverged_runs(tmp_path):
+    runs = [timed_run(tmp_path / f"ok{i}", m) for i, m in enumerate([30.0, 10.0, 20.0, 25.0])]
+    runs.append(timed_run(tmp_path / "aborted", 5.0, f1s=(0.3, 0.5)))
+    runs.append(timed_run(tmp_path / "noncompliant", 1.0, hyper={"opt_name": "sgd"}))
+    score = score_runs(runs)
+    assert score.minutes == pytest.approx((20.0 + 25.0) / 2)
+    assert not score.all_accepted
+    refused = {r.log.parent.name: r.refused for r in score.runs if not r.accepted}
+    assert set(refused) == {"aborted", "noncompliant"}
+    assert "did not reach the target" in refused["aborted"]
+    assert "fails compliance" in refused["noncompliant"]
+
+
+def test_score_of_all_refused_runs_is_none(tmp_path):
+    score = score_runs([timed_run(tmp_path / "a", 5.0, f1s=(0.3,))])
+    assert score.minutes is None and not score.all_accepted

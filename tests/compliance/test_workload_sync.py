@@ -1,0 +1,45 @@
+"""The rule files state the recipes in YAML; they must equal common/workload.py."""
+
+from __future__ import annotations
+
+import math
+
+import yaml
+
+from stemdl.common import workload
+from stemdl.compliance.checker import rules_file, rulesets
+
+
+def begin_state(name: str) -> dict:
+    """The rule state `s` after a rule file's BEGIN block, as the checker builds it."""
+    records = yaml.load(rules_file(name).read_text(), Loader=yaml.BaseLoader)
+    (begin,) = [r["BEGIN"] for r in records if "BEGIN" in r]
+    s: dict = {}
+    exec(begin["CODE"], {"s": s, "math": math})
+    return s
+
+
+def test_closed_recipes_equal_the_workload_dataclasses():
+    recipes = begin_state("closed")["recipes"]
+    assert set(recipes) == set(workload.RECIPES)
+    for name, r in workload.RECIPES.items():
+        assert recipes[name] == {
+            "stemdl_model": f"resnet{r.resnet}",
+            "opt_name": r.optimizer,
+            "lr_per_replica": r.learning_rate,
+            "scale_lr_by_replicas": getattr(r, "scale_lr_by_replicas", False),
+            "opt_weight_decay": r.weight_decay,
+            "opt_learning_rate_warmup_epochs": getattr(r, "warmup_epochs", 0),
+            "batch_per_replica": r.batch_size,
+        }, name
+
+
+def test_division_targets_equal_the_workload_target():
+    for name in ("closed", "open"):
+        assert begin_state(name)["benchmark_target_f1"] == workload.TARGET_F1
+
+
+def test_the_rule_set_is_packaged():
+    assert "1.0.0" in rulesets()
+    for name in ("common", "closed", "open"):
+        assert rules_file(name).is_absolute()
