@@ -14,6 +14,8 @@ from stemdl.common.errors import StemdlError
 # `func=run` on it. Modules must stay light at import (no torch/tensorflow/abtem):
 # heavy imports go inside `run`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "preprocess",
+    "inspect",
     "compliance",
     "score",
 )

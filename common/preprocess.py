@@ -1,0 +1,344 @@
+"""Raw ORNL HDF5 -> NPZ-per-sample or packed: the documented transform, in parallel.
+
+Transform, per pattern (workload.LOG_FLOOR/LOG_SCALE/CLIP_MAX):
+    y = clip((max(log(x), -17) + 17) * 10, 0, 255), then area-resize to size x size.
+- x == 0 gives log = -inf and x < 0 gives NaN; both are floored to -17 (np.fmax), i.e.
+  zero or negative intensity is treated as "no intensity" (output 0). NaN/Inf *inputs*
+  are rejected before the transform (the sample is skipped and counted).
+- Resize: when H and W are multiples of size it is an exact block mean (4x4 for 512 ->
+  128), accumulated in float64 and rounded once to float32. Otherwise it is an area
+  resize (each output pixel the area-weighted mean of the input pixels it covers, as
+  OpenCV's INTER_AREA does for shrinking), computed as Wy @ img @ Wx.T with small
+  overlap matrices: two matrix products, so no extra dependency.
+
+Pipeline: the parent lists the sample names of every input file once (metadata only);
+the work is cut into tasks of up to PART_SAMPLES consecutive samples of one file (the
+same cut on every run, so output names are stable); tasks are shared among --rank/
+--world and run in --workers processes. Every task opens its file once and reads each
+sample once: O(N) overall.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from stemdl.common.errors import DataError, StemdlError
+from stemdl.common.layouts import PACKED_MANIFEST, RAW, RAW_FILE_RE, detect_layout, raw_split_files
+from stemdl.common.reader_packed import manifest
+from stemdl.common.reader_raw import (
+    GROUP_RE,
+    STACK,
+    SampleProblem,
+    check_group,
+    open_h5,
+    read_stack,
+    sample_names,
+)
+from stemdl.common.workload import CLIP_MAX, LOG_FLOOR, LOG_SCALE
+
+FORMATS = ("npz", "packed")
+PART_SAMPLES = 512  # samples per task (and per packed part file); fixed => stable names
+MAX_EXAMPLES = 3  # sample names shown per skip reason in the summary
+
+
+# --- the transform ------------------------------------------------------------
+def log_scale(stack: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """clip((max(log(x), -17) + 17) * 10, 0, 255) in float32, elementwise (in ``out``)."""
+    out = np.empty(stack.shape, np.float32) if out is None else out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.log(stack, out=out, dtype=np.float32)
+    np.fmax(out, np.float32(LOG_FLOOR), out=out)  # fmax: NaN (x < 0) -> floor too
+    out += np.float32(-LOG_FLOOR)
+    out *= np.float32(LOG_SCALE)
+    np.clip(out, np.float32(0.0), np.float32(CLIP_MAX), out=out)
+    return out
+
+
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix: overlap of input pixel j with output pixel i, rows sum to 1."""
+    edges = np.arange(n_out + 1, dtype=np.float64) * (n_in / n_out)
+    left = np.maximum(edges[:-1, None], np.arange(n_in)[None, :])
+    right = np.minimum(edges[1:, None], np.arange(1, n_in + 1)[None, :])
+    weights = np.clip(right - left, 0.0, None)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def area_resize(stack: np.ndarray, size: int) -> np.ndarray:
+    """(C, H, W) -> (C, size, size) float32 by area averaging (exact block mean if H, W
+    are multiples of size)."""
+    c, h, w = stack.shape
+    if h % size == 0 and w % size == 0:
+        # strided adds in float64: ~6x faster than reshape(...).mean(axis=(2, 4)) and the
+        # result equals the float64 block mean rounded once to float32
+        fy, fx = h // size, w // size
+        cols = stack[..., 0::fx].astype(np.float64)
+        for k in range(1, fx):
+            cols += stack[..., k::fx]
+        cols = cols.reshape(c, size, fy, size)
+        summed = cols[:, :, 0, :].copy()
+        for k in range(1, fy):
+            summed += cols[:, :, k, :]
+        summed *= 1.0 / (fy * fx)
+        return summed.astype(np.float32)
+    wy, wx = _area_weights(h, size), _area_weights(w, size)
+    return np.stack([wy @ img.astype(np.float64) @ wx.T for img in stack]).astype(np.float32)
+
+
+def transform_stack(stack: np.ndarray, size: int, work: np.ndarray | None = None) -> np.ndarray:
+    """The documented preprocessing of one (3, H, W) stack -> float32 (3, size, size)."""
+    if work is None or work.shape != stack.shape:
+        work = None
+    return area_resize(log_scale(stack, work), size)
+
+
+# --- planning -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """Samples [start, stop) of one raw file, written to one split folder."""
+
+    src: Path
+    split_dir: Path
+    rank_tag: str
+    part: int
+    names: tuple[str, ...]
+    fmt: str
+    size: int
+
+    @property
+    def part_path(self) -> Path:
+        return self.split_dir / f"part-{self.src.stem}-{self.part:04d}.h5"
+
+
+@dataclass
+class Summary:
+    """What a preprocessing run did: written, skipped (already done / bad), bad files."""
+
+    written: int = 0
+    skipped_existing: int = 0
+    skipped_bad: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    bad_files: list[str] = field(default_factory=list)
+    samples: int = 0  # samples in the tasks of this rank
+
+    def bad(self, reason: str, where: str) -> None:
+        self.skipped_bad[reason] += 1
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < MAX_EXAMPLES:
+            shown.append(where)
+
+    def merge(self, other: Summary) -> None:
+        self.written += other.written
+        self.skipped_existing += other.skipped_existing
+        self.skipped_bad.update(other.skipped_bad)
+        for reason, shown in other.examples.items():
+            mine = self.examples.setdefault(reason, [])
+            mine.extend(shown[: MAX_EXAMPLES - len(mine)])
+        self.bad_files.extend(other.bad_files)
+        self.samples += other.samples
+
+    def lines(self) -> list[str]:
+        total_bad = sum(self.skipped_bad.values())
+        out = [f"written: {self.written}", f"skipped (already done): {self.skipped_existing}",
+               f"skipped (bad sample): {total_bad}"]
+        for reason, count in sorted(self.skipped_bad.items()):
+            out.append(f"  {reason}: {count}  e.g. {', '.join(self.examples.get(reason, []))}")
+        out.append(f"unreadable input files: {len(self.bad_files)}")
+        out.extend(f"  {line}" for line in self.bad_files)
+        return out
+
+
+def plan(raw: Path, out: Path, fmt: str, size: int) -> tuple[list[Task], list[str]]:
+    """All tasks of a raw folder (every rank's) and the input files that cannot be read."""
+    tasks: list[Task] = []
+    bad_files: list[str] = []
+    for _canon, (disk, files) in raw_split_files(raw).items():
+        for src in files:
+            try:
+                with open_h5(src) as handle:
+                    names = sample_names(handle)
+            except DataError as err:
+                bad_files.append(str(err))
+                continue
+            match = RAW_FILE_RE.match(src.name)
+            rank_tag = (match["rank"] if match and match["rank"] else "0")
+            for part, start in enumerate(range(0, len(names), PART_SAMPLES)):
+                chunk = tuple(names[start : start + PART_SAMPLES])
+                tasks.append(Task(src, out / disk, rank_tag, part, chunk, fmt, size))
+    return tasks, bad_files
+
+
+# --- writing (atomic: temp file in the same folder, then os.replace) ------------
+def _tmp(path: Path) -> Path:
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call write(tmp) then rename tmp to path; a failure leaves no file at path."""
+    tmp = _tmp(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def npz_name(task: Task, group: str) -> str:
+    """Stable output name of one sample: sample-<rank>-<material>_<energy>.npz."""
+    match = GROUP_RE.match(group)
+    tag = f"{match['material']}_{match['energy']}" if match else re.sub(r"[^\w.-]", "_", group)
+    return f"sample-{task.rank_tag}-{tag}.npz"
+
+
+def _save_npz(path: Path, data: np.ndarray, label: int, material: str) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+            np.savez(fh, data=data, label=np.array([label], dtype=np.int64),
+                     material=np.array([material]))
+
+    write_atomic(path, write)
+
+
+def _samples(task: Task, handle: h5py.File, summary: Summary, names):
+    """Yield (name, GroupInfo, transformed stack) of the good samples; count the bad ones."""
+    work: np.ndarray | None = None
+    buf: np.ndarray | None = None
+    for name in names:
+        where = f"{task.src.name}:{name}"
+        try:
+            grp = handle[name]
+            info = check_group(name, grp)
+            if info.shape[1] < task.size or info.shape[2] < task.size:
+                raise SampleProblem("too_small", f"{STACK} {info.shape} smaller than {task.size}")
+            buf = read_stack(grp[STACK], where, buf)
+        except SampleProblem as err:
+            summary.bad(err.reason, where)
+            continue
+        except (OSError, KeyError, ValueError, RuntimeError) as err:
+            summary.bad("read_error", f"{where} ({type(err).__name__})")
+            continue
+        if work is None or work.shape != buf.shape:
+            work = np.empty(buf.shape, np.float32)
+        yield name, info, transform_stack(buf, task.size, work)
+
+
+def run_task(task: Task) -> Summary:
+    """Process one task; returns its summary (never raises for bad samples)."""
+    summary = Summary(samples=len(task.names))
+    task.split_dir.mkdir(parents=True, exist_ok=True)
+    if task.fmt == "packed" and task.part_path.exists():
+        try:
+            with h5py.File(task.part_path, "r") as done:
+                summary.skipped_existing = int(done.attrs["count"])
+            return summary
+        except (OSError, KeyError):
+            pass  # not a complete part: rewrite it
+    todo = list(task.names)
+    if task.fmt == "npz":
+        todo = []
+        for name in task.names:
+            if (task.split_dir / npz_name(task, name)).exists():
+                summary.skipped_existing += 1
+            else:
+                todo.append(name)
+        if not todo:
+            return summary
+    try:
+        handle = open_h5(task.src)
+    except DataError as err:
+        summary.bad_files.append(str(err))
+        return summary
+    with handle:
+        if task.fmt == "npz":
+            for name, info, data in _samples(task, handle, summary, todo):
+                _save_npz(task.split_dir / npz_name(task, name), data, info.label, info.material)
+                summary.written += 1
+        else:
+            write_atomic(task.part_path, lambda tmp: _write_part(tmp, task, handle, summary))
+    return summary
+
+
+def _write_part(tmp: Path, task: Task, handle: h5py.File, summary: Summary) -> None:
+    n, s = len(task.names), task.size
+    labels: list[int] = []
+    materials: list[str] = []
+    with h5py.File(tmp, "w") as part:
+        images = part.create_dataset("images", shape=(n, 3, s, s), dtype="<f4")  # contiguous
+        for row, (_name, info, data) in enumerate(_samples(task, handle, summary, task.names)):
+            images.write_direct(data, dest_sel=np.s_[row])
+            labels.append(info.label)
+            materials.append(info.material)
+        count = len(labels)
+        part.create_dataset("labels", data=np.array(labels + [0] * (n - count), dtype=np.int16))
+        part.create_dataset("materials", data=materials + [""] * (n - count),
+                            dtype=h5py.string_dtype())
+        part.attrs["count"] = count
+        part.attrs["source"] = task.src.name
+        part.attrs["image_size"] = s
+    summary.written += count
+
+
+# --- the run ------------------------------------------------------------------
+def preprocess(
+    raw: str | Path,
+    out: str | Path,
+    fmt: str = "npz",
+    size: int = 128,
+    workers: int = 1,
+    rank: int = 0,
+    world: int = 1,
+    progress: bool | None = None,
+) -> Summary:
+    """Preprocess this rank's share of a raw folder into ``out``; returns the summary.
+
+    Bad samples are skipped and counted; unreadable input files are listed in
+    ``summary.bad_files`` (the command turns them into exit code 2 after the summary).
+    """
+    from tqdm import tqdm
+
+    raw, out = Path(raw), Path(out)
+    if fmt not in FORMATS:
+        raise StemdlError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if size < 1:
+        raise StemdlError(f"--size must be positive, got {size}")
+    if workers < 1:
+        raise StemdlError(f"--workers must be positive, got {workers}")
+    layout = detect_layout(raw)
+    if layout != RAW:
+        raise DataError(f"{raw}: is a {layout} folder; preprocess needs a raw folder "
+                        "of batch_<split>_<rank>.h5 files")
+    if out.resolve() == raw.resolve():
+        raise StemdlError(f"{out}: the output folder must differ from the input folder")
+    tasks, bad_files = plan(raw, out, fmt, size)
+    mine = tasks[rank::world]
+    summary = Summary(bad_files=bad_files)
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "packed":
+        path = out / PACKED_MANIFEST
+        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(manifest(size), indent=1)))
+    bar = tqdm(total=sum(len(t.names) for t in mine), unit="sample", disable=True if progress is False else None,
+               desc="preprocess")
+    try:
+        if workers == 1 or len(mine) <= 1:
+            for task in mine:
+                summary.merge(run_task(task))
+                bar.update(len(task.names))
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(mine))) as pool:
+                futures = {pool.submit(run_task, t): t for t in mine}
+                for future in as_completed(futures):
+                    summary.merge(future.result())
+                    bar.update(len(futures[future].names))
+    finally:
+        bar.close()
+    return summary

@@ -1,0 +1,241 @@
+"""Reader for the raw ORNL layout: ``batch_{split}_{rank}.h5``, one group per sample.
+
+Indexing reads group names and attributes only (one pass per file, O(N)); image data is
+read in ``__getitem__``. HDF5 files are opened lazily per process, so a reader built in
+the parent can be used in DataLoader / tf.data worker processes (forked or spawned).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from stemdl.common.errors import DataError
+from stemdl.common.layouts import RAW, natural_key
+from stemdl.common.samples import Sample
+from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK
+
+STACK = "cbed_stack"
+GROUP_RE = re.compile(r"^sample_(?P<material>[^_]+)_(?P<energy>[^_]+)$")
+
+
+class SampleProblem(Exception):
+    """One sample that cannot be used; ``reason`` is a short key for counting skips."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def parse_space_group(value: object) -> int:
+    """The space group from an attribute stored as bytes, np.bytes_, str or int (1..230)."""
+    item = value
+    if isinstance(item, np.ndarray):
+        if item.size != 1:
+            raise SampleProblem("bad_space_group", f"space_group {value!r} is not a scalar")
+        item = item.reshape(()).item()
+    if isinstance(item, bytes | np.bytes_):
+        item = item.decode("ascii", "replace")
+    if isinstance(item, bool | np.bool_):
+        raise SampleProblem("bad_space_group", f"space_group {value!r} is not an integer")
+    if isinstance(item, str):
+        text = item.strip()
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise SampleProblem("bad_space_group", f"space_group {item!r} is not an integer")
+        label = int(text)
+    elif isinstance(item, int | np.integer):
+        label = int(item)
+    elif isinstance(item, float | np.floating) and float(item).is_integer():
+        label = int(item)
+    else:
+        raise SampleProblem("bad_space_group", f"space_group {value!r} is not an integer")
+    if not MIN_LABEL <= label <= MAX_LABEL:
+        raise SampleProblem(
+            "label_out_of_range", f"space_group {label} is outside {MIN_LABEL}..{MAX_LABEL}"
+        )
+    return label
+
+
+def _text(value: object) -> str:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def material_of(name: str, attrs: h5py.AttributeManager) -> str:
+    """The `material` attribute if present, else the {m} of ``sample_{m}_{e}``.
+
+    Not prefixed by file: ORNL material indices are global across ranks, so the same
+    material in two split files must compare equal for the split check.
+    """
+    if "material" in attrs:
+        return _text(attrs["material"])
+    match = GROUP_RE.match(name)
+    return match["material"] if match else name
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """What indexing learns about one sample group (no image data read)."""
+
+    name: str
+    label: int
+    material: str
+    shape: tuple[int, ...]
+
+
+def check_group(name: str, obj: object) -> GroupInfo:
+    """Validate one sample group from metadata only; SampleProblem if it is unusable."""
+    if not isinstance(obj, h5py.Group):
+        raise SampleProblem("not_a_group", f"{name} is not a group")
+    ds = obj.get(STACK)
+    if not isinstance(ds, h5py.Dataset):
+        raise SampleProblem("no_cbed_stack", f"group {name} has no {STACK} dataset")
+    if "space_group" not in obj.attrs:
+        raise SampleProblem("no_space_group", f"group {name} has no space_group attribute")
+    try:
+        label = parse_space_group(obj.attrs["space_group"])
+    except SampleProblem as err:
+        raise SampleProblem(err.reason, f"group {name}: {err}") from None
+    shape = tuple(ds.shape)
+    if len(shape) != 3 or shape[0] != PATTERNS_PER_STACK or min(shape) < 1:
+        raise SampleProblem(
+            "wrong_shape", f"group {name}: {STACK} has shape {shape}, expected (3, H, W)"
+        )
+    if not np.issubdtype(ds.dtype, np.number):
+        raise SampleProblem("wrong_dtype", f"group {name}: {STACK} has dtype {ds.dtype}")
+    return GroupInfo(name, label, material_of(name, obj.attrs), shape)
+
+
+def open_h5(path: Path) -> h5py.File:
+    """Open an HDF5 file read-only; a one-line DataError if it is not readable HDF5."""
+    try:
+        return h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        reason = str(err).split("(")[0].strip().rstrip(",") or type(err).__name__
+        raise DataError(f"{path}: not a readable HDF5 file ({reason})") from None
+
+
+def sample_names(handle: h5py.File) -> list[str]:
+    """Top-level names of a raw file in natural order."""
+    return sorted(handle.keys(), key=natural_key)
+
+
+def read_stack(ds: h5py.Dataset, where: str, out: np.ndarray | None = None) -> np.ndarray:
+    """Read a stack as float32 and reject NaN/Inf (DataError naming ``where``)."""
+    if out is None or out.shape != ds.shape:
+        out = np.empty(ds.shape, dtype=np.float32)
+    ds.read_direct(out)
+    if not np.isfinite(out).all():
+        raise SampleProblem("non_finite", f"{where}: {STACK} holds NaN or Inf values")
+    return out
+
+
+class RawReader:
+    """Random access to one split of a raw ORNL folder (a list of batch files)."""
+
+    layout = RAW
+
+    def __init__(self, files: list[Path], split: str) -> None:
+        self.split = split
+        self.files = [Path(f) for f in files]
+        file_ids: list[int] = []
+        names: list[str] = []
+        labels: list[int] = []
+        materials: list[str] = []
+        shape: tuple[int, ...] | None = None
+        for fid, path in enumerate(self.files):
+            with open_h5(path) as handle:
+                for name in sample_names(handle):
+                    try:
+                        info = check_group(name, handle[name])
+                    except SampleProblem as err:
+                        raise DataError(f"{path}: {err}") from None
+                    if shape is None:
+                        shape = info.shape
+                    elif info.shape != shape:
+                        raise DataError(
+                            f"{path}: group {name}: {STACK} has shape {info.shape}, "
+                            f"the split's other samples have {shape}"
+                        )
+                    file_ids.append(fid)
+                    names.append(name)
+                    labels.append(info.label)
+                    materials.append(info.material)
+        self._file_ids = np.asarray(file_ids, dtype=np.int32)
+        self._names = names
+        self._labels = np.asarray(labels, dtype=np.int64)
+        self._materials = materials
+        self._shape = shape
+        self._handles: dict[int, h5py.File] = {}
+        self._pid = os.getpid()
+
+    # -- per-process file handles ------------------------------------------------
+    def _handle(self, fid: int) -> h5py.File:
+        if self._pid != os.getpid():  # forked: never reuse the parent's HDF5 handles
+            self._handles = {}
+            self._pid = os.getpid()
+        handle = self._handles.get(fid)
+        if handle is None:
+            handle = self._handles[fid] = open_h5(self.files[fid])
+        return handle
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_handles"] = {}
+        return state
+
+    def close(self) -> None:
+        """Close the files this process opened."""
+        if self._pid == os.getpid():
+            for handle in self._handles.values():
+                handle.close()
+        self._handles = {}
+
+    # -- SampleReader ------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, index: int) -> Sample:
+        index = range(len(self))[index]  # bounds check, negative indices
+        fid = int(self._file_ids[index])
+        name = self._names[index]
+        where = f"{self.files[fid]}: group {name}"
+        try:
+            stack = read_stack(self._handle(fid)[name][STACK], where)
+        except SampleProblem as err:
+            raise DataError(str(err)) from None
+        except (OSError, KeyError) as err:
+            raise DataError(f"{where}: cannot read {STACK} ({err})") from None
+        return Sample(stack, int(self._labels[index]), self._materials[index])
+
+    def labels(self) -> np.ndarray:
+        return self._labels.copy()
+
+    def materials(self) -> list[str]:
+        return list(self._materials)
+
+    def image_shape(self) -> tuple[int, int, int]:
+        if self._shape is None:
+            raise DataError(f"split {self.split}: no samples")
+        return tuple(self._shape)  # type: ignore[return-value]
+
+    def dtype(self) -> np.dtype:
+        """dtype of the samples as returned (stacks are converted to float32)."""
+        return np.dtype(np.float32)
+
+    def names(self) -> list[str]:
+        """'<file>:<group>' of every sample, in index order."""
+        return [f"{self.files[f].name}:{n}" for f, n in zip(self._file_ids, self._names, strict=True)]
+
+    def read_batch(self, indices: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stacks (n, 3, H, W) float32 and labels (n,) of several samples."""
+        stacks = np.stack([self[int(i)].stack for i in indices])
+        return stacks, self._labels[np.asarray(indices, dtype=np.int64)]

@@ -1,0 +1,122 @@
+"""Print the newest pytest-benchmark results as one table: `python -m tests.benchmarks.report`.
+
+Reads the newest ``.benchmarks/**/*.json`` (or the file given as argument) and prints,
+per benchmark: mean time, samples/s and MB/s (from ``extra_info["samples"]`` and
+``extra_info["bytes"]``, both per call) and the speed ratio against a baseline measured
+in the same run, with its target. A benchmark names its baselines in ``extra_info`` as
+``"baseline": "<test name>"`` with ``"target": ">= 5x"``, and/or as
+``"baselines": {"<test name>": "<target>"}`` (one row each). The ratio is this
+benchmark's speed over the baseline's (samples/s if both give samples, else time).
+Targets of the form ">= Nx" / "<= Nx" are checked and marked ok/MISS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def newest_json(root: Path = Path(".benchmarks")) -> Path | None:
+    files = sorted(root.rglob("*.json"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None
+
+
+def _short(name: str) -> str:
+    return name.split("::")[-1]
+
+
+def _speed(bench: dict) -> float | None:
+    mean = bench.get("stats", {}).get("mean")
+    samples = (bench.get("extra_info") or {}).get("samples")
+    if not mean or not isinstance(samples, int | float):
+        return None
+    return samples / mean
+
+
+def _ratio(bench: dict, base: dict) -> float | None:
+    mine, theirs = _speed(bench), _speed(base)
+    if mine and theirs:
+        return mine / theirs
+    a, b = bench.get("stats", {}).get("mean"), base.get("stats", {}).get("mean")
+    return b / a if a and b else None
+
+
+def _check(ratio: float | None, target: str) -> str:
+    match = re.fullmatch(r"\s*(>=|<=|>|<)\s*([0-9.]+)\s*x?\s*", target or "")
+    if ratio is None or not match:
+        return ""
+    op, value = match[1], float(match[2])
+    ok = {">=": ratio >= value, "<=": ratio <= value, ">": ratio > value, "<": ratio < value}[op]
+    return "ok" if ok else "MISS"
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def rows(data: dict) -> list[list[str]]:
+    benches = data.get("benchmarks", [])
+    by_name: dict[str, dict] = {}
+    for b in benches:
+        by_name.setdefault(b.get("name", ""), b)
+        by_name.setdefault(_short(b.get("fullname", "")), b)
+        by_name.setdefault(b.get("name", "").split("[")[0], b)
+    table = []
+    for b in benches:
+        extra = b.get("extra_info") or {}
+        mean = b.get("stats", {}).get("mean")
+        speed = _speed(b)
+        nbytes = extra.get("bytes")
+        mbps = f"{nbytes / mean / 1e6:.1f}" if mean and isinstance(nbytes, int | float) else "-"
+        baselines = dict(extra.get("baselines") or {})
+        if extra.get("baseline"):
+            baselines.setdefault(extra["baseline"], extra.get("target", ""))
+        base_cols = [["-", "-", "-", ""]]
+        if baselines:
+            base_cols = []
+            for base_name, target in baselines.items():
+                base = by_name.get(base_name)
+                ratio = _ratio(b, base) if base else None
+                base_cols.append([base_name, f"{ratio:.2f}x" if ratio else "missing",
+                                  target or "-", _check(ratio, target)])
+        for i, cols in enumerate(base_cols):
+            head = [b.get("name", "?"), _fmt_time(mean), f"{speed:.1f}" if speed else "-",
+                    mbps] if i == 0 else ["", "", "", ""]
+            table.append(head + cols)
+    return table
+
+
+def render(table: list[list[str]]) -> str:
+    header = ["benchmark", "mean", "samples/s", "MB/s", "vs baseline", "ratio", "target", ""]
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths).rstrip())
+    for r in table:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    path = Path(argv[0]) if argv else newest_json()
+    if path is None or not path.is_file():
+        print("no benchmark results: run `make bench` (pytest --benchmark-autosave) first",
+              file=sys.stderr)
+        return 2
+    data = json.loads(path.read_text())
+    machine = data.get("machine_info", {})
+    print(f"results: {path}  ({data.get('datetime', '?')}, {machine.get('node', '?')}, "
+          f"{machine.get('cpu', {}).get('brand_raw', '?')})")
+    print(render(rows(data)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""Preprocessing and reading throughput (issue 2).
+
+Run:  .venv/bin/python -m pytest tests/benchmarks/test_bench_data.py --benchmark-only \
+          --benchmark-autosave && .venv/bin/python -m tests.benchmarks.report
+
+A raw set of STEMDL_BENCH_SAMPLES (default 2000) samples of STEMDL_BENCH_SIZE (default
+512) px is written once per session (2000 x 512 px = 6.3 GB) into pytest's temp folder.
+STEMDL_BENCH_WORKERS (default: the CPU count) sets `stemdl preprocess --workers`.
+
+- preprocess: samples/s of `preprocess()` against (a) the floor, reading the same stacks
+  with plain h5py and nothing else, and (b) a naive per-sample loop that behaves as the
+  upstream ORNL preprocessor: its index reads every stack once (for its shape), every
+  sample re-filters the whole index three times (O(N) per sample, O(N^2) overall), a
+  cache miss reads a whole file (4-file cache), per-pattern transform, np.savez.
+- reading: samples/s and MB/s of each reader in a shuffled order; packed >= 5x npz.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from stemdl.common.layouts import raw_split_files
+from stemdl.common.preprocess import area_resize, preprocess
+from stemdl.common.readers import open_split
+from tests.data.fixtures import random_stack, write_raw_folder
+
+N = int(os.environ.get("STEMDL_BENCH_SAMPLES", "2000"))
+SIZE = int(os.environ.get("STEMDL_BENCH_SIZE", "512"))
+OUT = 128 if SIZE >= 128 else SIZE // 4
+WORKERS = int(os.environ.get("STEMDL_BENCH_WORKERS", str(os.cpu_count() or 1)))
+ENERGIES = 10
+RAW_BYTES = N * 3 * SIZE * SIZE * 4
+OUT_BYTES = N * 3 * OUT * OUT * 4
+
+
+@pytest.fixture(scope="session")
+def raw_set(tmp_path_factory) -> Path:
+    """N raw samples, 80/10/10 % of the materials in train/dev/test, 8 files per split."""
+    root = tmp_path_factory.mktemp("bench") / "raw"
+    n_mat = max(3, N // ENERGIES)
+    n_dev = max(1, n_mat // 10)
+    rng = np.random.default_rng(0)
+    pool = [random_stack(rng, SIZE) for _ in range(4)]
+    write_raw_folder(root, materials={"train": n_mat - 2 * n_dev, "dev": n_dev, "test": n_dev},
+                     energies=ENERGIES, size=SIZE, ranks=8, stacks=pool)
+    return root
+
+
+@pytest.fixture(scope="session")
+def outputs(raw_set, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bench-out")
+    done = {}
+    for fmt in ("npz", "packed"):
+        preprocess(raw_set, root / fmt, fmt=fmt, size=OUT, workers=WORKERS, progress=False)
+        done[fmt] = root / fmt
+    return done
+
+
+def _files(raw: Path) -> list[Path]:
+    return [f for _, (_, files) in raw_split_files(raw).items() for f in files]
+
+
+# --- preprocessing ---------------------------------------------------------------
+def plain_read(raw: Path) -> int:
+    """The floor: every stack read once with plain h5py, nothing else."""
+    n = 0
+    buf = None
+    for path in _files(raw):
+        with h5py.File(path, "r") as handle:
+            for name in handle:
+                ds = handle[name]["cbed_stack"]
+                if buf is None or buf.shape != ds.shape:
+                    buf = np.empty(ds.shape, np.float32)
+                ds.read_direct(buf)
+                n += 1
+    return n
+
+
+def naive_preprocess(raw: Path, out: Path) -> int:
+    """Upstream-like per-sample loop (see the module docstring); written for this baseline."""
+    n_written = 0
+    for split, (disk, files) in raw_split_files(raw).items():
+        del split
+        info: list[dict] = []
+        for path in files:  # index: reads every stack to learn its shape, as upstream does
+            with h5py.File(path, "r") as handle:
+                for name, grp in handle.items():
+                    label = int(grp.attrs["space_group"])
+                    for dname, ds in grp.items():
+                        info.append({"file": str(path), "type": dname, "group": name,
+                                     "shape": ds[()].shape, "label": label})
+        cache: dict[str, dict[str, np.ndarray]] = {}
+        folder = out / disk
+        folder.mkdir(parents=True, exist_ok=True)
+        count = len([d for d in info if d["type"] == "cbed_stack"])
+        for i in range(count):
+            entry = [d for d in info if d["type"] == "cbed_stack"][i]  # O(N) per sample
+            fp = entry["file"]
+            if fp not in cache:  # miss: read the whole file
+                with h5py.File(fp, "r") as handle:
+                    cache[fp] = {name: grp["cbed_stack"][()] for name, grp in handle.items()}
+                if len(cache) > 4:
+                    cache.pop(next(k for k in cache if k != fp))
+            label = [d for d in info if d["type"] == "cbed_stack"][i]["label"]
+            stack = cache[fp][[d for d in info if d["type"] == "cbed_stack"][i]["group"]]
+            patterns = []
+            for cbed in stack:  # per pattern, as upstream (area resize: ours, C-speed)
+                with np.errstate(divide="ignore"):
+                    scaled = np.maximum(-17, np.log(cbed)) + 17
+                scaled *= 10
+                scaled = np.clip(scaled, 0, 255)
+                patterns.append(area_resize(scaled[None], OUT)[0])
+            np.savez(folder / f"sample-{i}.npz", data=np.array(patterns),
+                     label=np.asarray([label]))
+            n_written += 1
+    return n_written
+
+
+def _fresh(path: Path):
+    def setup():
+        shutil.rmtree(path, ignore_errors=True)
+        return (), {}
+    return setup
+
+
+def test_bench_preprocess_plain_read(benchmark, raw_set):
+    benchmark.extra_info.update(samples=N, bytes=RAW_BYTES)
+    assert benchmark.pedantic(plain_read, args=(raw_set,), rounds=2, warmup_rounds=1) == N
+
+
+@pytest.mark.parametrize("fmt", ["npz", "packed"])
+def test_bench_preprocess(benchmark, raw_set, tmp_path, fmt):
+    out = tmp_path / fmt
+    benchmark.extra_info.update(samples=N, bytes=RAW_BYTES, workers=WORKERS, baselines={
+        "test_bench_preprocess_plain_read": ">= 0.5x",
+        "test_bench_preprocess_naive": ">= 20x"})
+    result = benchmark.pedantic(
+        lambda: preprocess(raw_set, out, fmt=fmt, size=OUT, workers=WORKERS, progress=False),
+        setup=_fresh(out), rounds=2)
+    assert result.written == N
+
+
+def test_bench_preprocess_npz_one_worker(benchmark, raw_set, tmp_path):
+    out = tmp_path / "npz1"
+    benchmark.extra_info.update(samples=N, bytes=RAW_BYTES, workers=1, baselines={
+        "test_bench_preprocess_plain_read": ">= 0.5x",
+        "test_bench_preprocess_naive": ">= 20x"})
+    result = benchmark.pedantic(
+        lambda: preprocess(raw_set, out, fmt="npz", size=OUT, workers=1, progress=False),
+        setup=_fresh(out), rounds=1)
+    assert result.written == N
+
+
+def test_bench_preprocess_naive(benchmark, raw_set, tmp_path):
+    out = tmp_path / "naive"
+    benchmark.extra_info.update(samples=N, bytes=RAW_BYTES)
+    assert benchmark.pedantic(naive_preprocess, args=(raw_set, out), setup=None,
+                              rounds=1) == N
+
+
+# --- reading ---------------------------------------------------------------------
+def _read_all(reader, order) -> int:
+    total = 0
+    for i in order:
+        total += reader[int(i)].label
+    return total
+
+
+def _reader_bench(benchmark, reader, rounds: int) -> None:
+    order = np.random.default_rng(0).permutation(len(reader))
+    per = int(np.prod(reader.image_shape())) * 4
+    benchmark.extra_info.update(samples=len(reader), bytes=len(reader) * per)
+    benchmark.pedantic(_read_all, args=(reader, order), rounds=rounds, warmup_rounds=1)
+
+
+def test_bench_read_raw(benchmark, raw_set):
+    reader = open_split(raw_set, "train")
+    _reader_bench(benchmark, reader, rounds=1)
+
+
+def test_bench_read_npz(benchmark, outputs):
+    _reader_bench(benchmark, open_split(outputs["npz"], "train"), rounds=3)
+
+
+def test_bench_read_packed(benchmark, outputs):
+    benchmark.extra_info.update(baseline="test_bench_read_npz", target=">= 5x")
+    _reader_bench(benchmark, open_split(outputs["packed"], "train"), rounds=5)
+
+
+def test_bench_read_packed_batch(benchmark, outputs):
+    """The read_batch fast path, shuffled batches of 32."""
+    reader = open_split(outputs["packed"], "train")
+    order = np.random.default_rng(0).permutation(len(reader))
+    batches = [order[i : i + 32] for i in range(0, len(order), 32)]
+    per = int(np.prod(reader.image_shape())) * 4
+    benchmark.extra_info.update(samples=len(reader), bytes=len(reader) * per,
+                                baseline="test_bench_read_npz", target=">= 5x")
+
+    def run() -> int:
+        return sum(int(reader.read_batch(b)[1].sum()) for b in batches)
+
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1)

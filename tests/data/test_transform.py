@@ -1,0 +1,60 @@
+"""The documented transform, checked against direct NumPy computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stemdl.common.preprocess import area_resize, log_scale, transform_stack
+
+
+def reference(stack: np.ndarray, size: int) -> np.ndarray:
+    """max(log x, -17) + 17, x10, clip 0..255, block mean, all in float64."""
+    x = stack.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(x)
+    y = np.where(np.isnan(y), -17.0, y)  # documented: negative intensity -> floor
+    y = np.clip((np.maximum(y, -17.0) + 17.0) * 10.0, 0.0, 255.0)
+    c, h, w = y.shape
+    return y.reshape(c, size, h // size, size, w // size).mean(axis=(2, 4))
+
+
+def test_log_floor_and_clip_values():
+    x = np.array([[[0.0, 1e-30, np.exp(-17.0), 1.0, np.exp(8.5), 1e6, -3.0]]], np.float32)
+    y = log_scale(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y[0, 0], [0, 0, 0, 170, 255, 255, 0], atol=1e-3)
+
+
+def test_512_to_128_is_exact_4x4_block_mean():
+    rng = np.random.default_rng(1)
+    x = rng.random((3, 512, 512), dtype=np.float32) ** 8 * np.float32(1e4)
+    got = transform_stack(x, 128)
+    assert got.shape == (3, 128, 128) and got.dtype == np.float32
+    scaled = log_scale(x).astype(np.float64)
+    block = scaled.reshape(3, 128, 4, 128, 4).mean(axis=(2, 4)).astype(np.float32)
+    np.testing.assert_array_equal(got, block)  # exact: float64 sum, rounded once
+    np.testing.assert_allclose(got, reference(x, 128), atol=2e-4)
+
+
+def test_block_mean_of_known_values():
+    x = np.arange(3 * 8 * 8, dtype=np.float32).reshape(3, 8, 8)
+    got = area_resize(x, 2)
+    np.testing.assert_array_equal(got[0, 0, 0], x[0, :4, :4].mean())
+    np.testing.assert_array_equal(got[2, 1, 1], x[2, 4:, 4:].mean())
+
+
+@pytest.mark.parametrize("n_in,n_out", [(5, 2), (7, 3), (10, 4)])
+def test_area_resize_non_integer_factor(n_in, n_out):
+    rng = np.random.default_rng(0)
+    x = rng.random((3, n_in, n_in)).astype(np.float32)
+    got = area_resize(x, n_out)
+    # direct computation: upsample by n_out (exact), then block mean by n_in
+    up = np.repeat(np.repeat(x.astype(np.float64), n_out, axis=1), n_out, axis=2)
+    want = up.reshape(3, n_out, n_in, n_out, n_in).mean(axis=(2, 4))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_constant_image_stays_constant():
+    x = np.full((3, 9, 9), 42.0, np.float32)
+    np.testing.assert_allclose(area_resize(x, 4), 42.0, rtol=1e-6)
