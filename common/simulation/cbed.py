@@ -1,0 +1,119 @@
+"""CBED patterns by abTEM multislice: one potential per zone axis, one probe per energy.
+
+Geometry (see docs/SIMULATION.md): the pattern spans |kx|, |ky| < K_MAX (1/Angstrom) on
+PX x PX pixels, whatever the energy, so pixel = 1/L with L = PX / (2 K_MAX) the lateral
+size of the simulated box. The crystal, rotated so the zone axis is the beam (z), is cut
+into an L x L x THICKNESS box with the cell origin at its centre; a converged probe focused
+on the entrance surface there is propagated through it and |psi(k)|^2 is cropped to the central PX x PX.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from stemdl.common.simulation.zone_axes import ZoneAxis
+
+K_MAX = 1.0  # 1/Angstrom: half-width of the pattern (37 mrad at 100 keV)
+THICKNESS = 100.0  # Angstrom along the beam
+SLICE_THICKNESS = 2.0  # Angstrom per multislice slice
+PARAMETRIZATION = "lobato"  # abTEM's default atomic potential parametrization
+# abTEM zeroes |k| > 2/3 of the Nyquist frequency (anti-aliasing). The pattern's corners
+# lie at sqrt(2) K_MAX, so the grid must reach 1.5 * sqrt(2) * K_MAX: gpts >= 2.12 PX.
+OVERSAMPLE = 1.5 * math.sqrt(2.0)
+
+
+@dataclass(frozen=True)
+class Physics:
+    """The settings that decide the pattern; stored in the run manifest."""
+
+    size: int  # PX
+    k_max: float = K_MAX
+    thickness: float = THICKNESS
+    slice_thickness: float = SLICE_THICKNESS
+    parametrization: str = PARAMETRIZATION
+
+    @property
+    def extent(self) -> float:
+        """Lateral box size L (Angstrom); reciprocal pixel size is 1/L."""
+        return self.size / (2.0 * self.k_max)
+
+    @property
+    def gpts(self) -> int:
+        """Real-space grid points per side: even, 2-3-5-smooth (fast FFT), >= OVERSAMPLE*PX."""
+        n = math.ceil(OVERSAMPLE * self.size)
+        while True:
+            m = n
+            for p in (2, 3, 5):
+                while m % p == 0:
+                    m //= p
+            if m == 1 and n % 2 == 0:
+                return n
+            n += 1
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "extent_angstrom": self.extent, "gpts": self.gpts}
+
+
+def wavelength(energy_ev: float) -> float:
+    """Relativistic electron wavelength (Angstrom), from abTEM."""
+    from abtem.core.energy import energy2wavelength
+
+    return float(energy2wavelength(energy_ev))
+
+
+def oriented_box(atoms, axis: ZoneAxis, physics: Physics):
+    """The crystal rotated so the zone axis is +z, cut to an L x L x thickness box.
+
+    Rotation is done here because abTEM 1.0's `rotate_atoms_to_plane` only accepts
+    named planes ('xy', ...); the cut itself is abTEM's `cut_cell`.
+    """
+    from abtem.atoms import cut_cell
+
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ axis.rotation.T
+    rotated.set_cell(atoms.cell.array @ axis.rotation.T, scale_atoms=False)
+    # Put the cell's origin (a lattice point, on the highest-symmetry axis for symmorphic
+    # groups) under the probe at the box centre.
+    rotated.positions += (physics.extent / 2, physics.extent / 2, 0.0)
+    box = (physics.extent, physics.extent, physics.thickness)
+    return cut_cell(rotated, cell=box)
+
+
+def build_potential(atoms, axis: ZoneAxis, physics: Physics, device: str = "cpu"):
+    """The projected potential slices of one zone axis, built once for every energy."""
+    import abtem
+
+    potential = abtem.Potential(
+        oriented_box(atoms, axis, physics),
+        gpts=physics.gpts,
+        slice_thickness=physics.slice_thickness,
+        parametrization=physics.parametrization,
+        projection="infinite",
+        device=device,
+    )
+    return potential.build(lazy=False)
+
+
+def pattern(potential, energy_ev: float, semi_angle: float, physics: Physics) -> np.ndarray:
+    """One CBED pattern, float32 (PX, PX): rows ky, columns kx, k = 0 at (PX/2, PX/2).
+
+    Intensities are abTEM's: the incident probe carries total intensity 1.
+    """
+    import abtem
+
+    probe = abtem.Probe(
+        semiangle_cutoff=semi_angle * 1e3, energy=energy_ev, device=potential.device
+    )
+    extent = physics.extent
+    exit_wave = probe.multislice(potential, scan=(extent / 2, extent / 2), lazy=False)
+    patterns = exit_wave.diffraction_patterns(max_angle=None, block_direct=False, fftshift=True)
+    full = patterns.array
+    if not isinstance(full, np.ndarray):  # CuPy on GPU
+        full = full.get()
+    n, half = full.shape[-1], physics.size // 2
+    centre = n // 2  # fftshift puts k = 0 at index n // 2
+    crop = full[centre - half : centre + half, centre - half : centre + half]
+    return np.ascontiguousarray(crop.T, dtype=np.float32)

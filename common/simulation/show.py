@@ -1,0 +1,90 @@
+"""A figure of CBED stacks from a raw HDF5 file or folder: log scale, one row per sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from stemdl.common.errors import DataError
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(path.glob("batch_*.h5"))
+        if not files:
+            raise DataError(f"{path}: no batch_*.h5 files in this folder")
+        return files
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    return [path]
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode()
+    return str(value)
+
+
+def load(path: Path, keys: list[str] | None) -> list[tuple[str, np.ndarray, dict]]:
+    """(key, stack, attrs) of the requested samples (default: the first one found)."""
+    import h5py
+
+    found = []
+    wanted = list(keys or [])
+    for file in _files(Path(path)):
+        try:
+            h5 = h5py.File(file, "r")
+        except OSError:
+            raise DataError(f"{file}: not a readable HDF5 file") from None
+        with h5:
+            names = list(wanted) if wanted else sorted(h5)[:1]
+            for key in names:
+                if key in h5:
+                    group = h5[key]
+                    if "cbed_stack" not in group:
+                        raise DataError(f"{file}: {key} has no cbed_stack")
+                    found.append((key, group["cbed_stack"][()], dict(group.attrs)))
+                    if key in wanted:
+                        wanted.remove(key)
+        if found and not wanted:
+            break
+    if wanted and keys:
+        raise DataError(f"{path}: no sample named {', '.join(wanted)}")
+    if not found:
+        raise DataError(f"{path}: holds no samples")
+    if keys:
+        found.sort(key=lambda item: keys.index(item[0]))
+    return found
+
+
+def figure(samples: list[tuple[str, np.ndarray, dict]], out: Path) -> Path:
+    """Write a PNG: 3 log-scaled panels per sample, space group and zone axes in titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = len(samples)
+    fig, axes = plt.subplots(rows, 3, figsize=(10.5, 3.9 * rows), squeeze=False)
+    for row, (key, stack, attrs) in enumerate(samples):
+        z_dirs = attrs.get("z_dirs", [None] * 3)
+        head = (
+            f"{key}: space group {_text(attrs.get('space_group', '?'))}, "
+            f"{_text(attrs.get('formula', ''))}, {attrs.get('energy_keV', '?')} keV"
+        )
+        for col in range(3):
+            ax = axes[row, col]
+            image = np.log10(np.maximum(stack[col], 1e-12))
+            ax.imshow(image, cmap="inferno", origin="lower", vmin=max(image.min(), -8))
+            uvw = z_dirs[col]
+            label = "?" if uvw is None else "[" + " ".join(str(int(u)) for u in uvw) + "]"
+            ax.set_title((head + "\n" if col == 1 else "\n") + f"zone axis {label}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

@@ -1,0 +1,142 @@
+"""The raw ORNL layout on disk, written so that a killed run resumes and never lies.
+
+Design: each finished material is first saved to its own small file in
+`OUT/.simulate-work/rank{r}/` (written to a temporary name, then renamed). When the rank has
+done all its materials, it merges them into `OUT/batch_{split}_{r}.h5` (again temporary
+name, then rename), writes a `rank{r}.done.json` marker and deletes its work files. A kill
+at any moment leaves only complete material files (the re-run skips them) and complete
+final files (re-written identically if the marker is missing); no file under a final name
+ever lacks data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST = "simulate.json"
+WORK = ".simulate-work"
+
+
+@dataclass
+class SampleRecord:
+    """One sample: group name, float32 (3, PX, PX) stack and the original's attributes."""
+
+    key: str
+    stack: np.ndarray
+    attrs: dict
+
+
+def batch_name(split: str, rank: int) -> str:
+    return f"batch_{split}_{rank}.h5"
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically (temporary name, then rename)."""
+    tmp = _tmp(path)
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_groups(h5file, samples: Iterable[SampleRecord]) -> int:
+    n = 0
+    for sample in samples:
+        group = h5file.create_group(sample.key)
+        group.create_dataset("cbed_stack", data=np.asarray(sample.stack, dtype=np.float32))
+        for name, value in sample.attrs.items():
+            group.attrs[name] = value
+        n += 1
+    return n
+
+
+class RankWork:
+    """One rank's work folder: a file per finished (or failed) material."""
+
+    def __init__(self, out: Path, rank: int):
+        self.out = Path(out)
+        self.rank = rank
+        self.folder = self.out / WORK / f"rank{rank}"
+        self.marker = self.out / WORK / f"rank{rank}.done.json"
+
+    def prepare(self) -> None:
+        """Create the folder; drop temporary files a killed run of this rank left."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.glob("*.tmp-*"):
+            stale.unlink(missing_ok=True)
+        for stale in self.out.glob(f"batch_*_{self.rank}.h5.tmp-*"):
+            stale.unlink(missing_ok=True)
+
+    def _h5(self, index: int) -> Path:
+        return self.folder / f"m{index:06d}.h5"
+
+    def _fail(self, index: int) -> Path:
+        return self.folder / f"m{index:06d}.fail.json"
+
+    def finished(self, index: int) -> bool:
+        return self._h5(index).exists() or self._fail(index).exists()
+
+    def save_material(self, index: int, split: str, samples: list[SampleRecord]) -> None:
+        import h5py
+
+        path = self._h5(index)
+        tmp = _tmp(path)
+        with h5py.File(tmp, "w") as f:
+            f.attrs["split"] = split
+            _write_groups(f, samples)
+        os.replace(tmp, path)
+
+    def save_failure(self, index: int, info: dict) -> None:
+        write_json(self._fail(index), info)
+
+    def failures(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted(self.folder.glob("m*.fail.json"))]
+
+    def finalize(self, splits: Iterable[str]) -> dict[str, int]:
+        """Merge the material files into the final batch files; samples written per split.
+
+        Splits with no sample get no file. Final files are complete or absent.
+        """
+        import h5py
+
+        by_split: dict[str, list[Path]] = {s: [] for s in splits}
+        for path in sorted(self.folder.glob("m*.h5")):
+            with h5py.File(path, "r") as f:
+                by_split[str(f.attrs["split"])].append(path)
+        counts = {}
+        for split, paths in by_split.items():
+            final = self.out / batch_name(split, self.rank)
+            if not paths:
+                final.unlink(missing_ok=True)
+                continue
+            tmp = _tmp(final)
+            n = 0
+            with h5py.File(tmp, "w") as dst:
+                for path in paths:
+                    with h5py.File(path, "r") as src:
+                        for key in src:
+                            src.copy(src[key], dst, name=key)
+                            n += 1
+            os.replace(tmp, final)
+            counts[split] = n
+        return counts
+
+    def mark_done(self, summary: dict) -> None:
+        write_json(self.marker, summary)
+        for path in self.folder.glob("m*"):
+            path.unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass
+
+    def done_summary(self) -> dict | None:
+        return json.loads(self.marker.read_text()) if self.marker.exists() else None
