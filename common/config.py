@@ -12,7 +12,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,10 +131,16 @@ def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: Iterable[str] = (),
     aliases: Mapping[str, str] | None = None,
+    normalise: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> T:
-    """Schema defaults, then the YAML file at `path`, then `key=value` overrides."""
+    """Schema defaults, then the YAML file at `path`, then `key=value` overrides.
+
+    `normalise` may rewrite the merged raw values (e.g. upstream spellings) before checking.
+    """
     values: dict[str, Any] = read_yaml(path) if path else {}
     values.update(parse_overrides(overrides))
+    if normalise is not None:
+        values = normalise(values)
     return build(schema, values, aliases)
 
 

@@ -6,11 +6,20 @@ open division (see `closed_division_violations`).
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
+from stemdl.common.config import load_config
 from stemdl.common.errors import StemdlError
 from stemdl.common.workload import TARGET_F1
+
+C = TypeVar("C", bound="BaseRunConfig")
+PATH_KEYS = ("data_dir", "train_dir", "val_dir", "test_dir", "inference_dir", "run_dir")
 
 RUN_MODES = ("epochs", "target")
 DIVISIONS = ("closed", "open")
@@ -88,3 +97,40 @@ def closed_division_violations(config: object, recipe: object) -> list[str]:
             if have != want:
                 out.append(f"{f.name}: {have!r} != {want!r}")
     return out
+
+
+def normalise_upstream(values: dict[str, Any]) -> dict[str, Any]:
+    """Accept upstream spellings: `resnet: resnet50` -> 50; a division that is not an MLPerf
+    one (SciML-Bench's `SciML`) -> `open`, with a note on stderr."""
+    values = dict(values)
+    resnet = values.get("resnet")
+    if isinstance(resnet, str):
+        match = re.fullmatch(r"\s*resnet[-_]?(\d+)\s*", resnet, flags=re.IGNORECASE)
+        if match:
+            values["resnet"] = int(match.group(1))
+    division = values.get("division")
+    if isinstance(division, str):
+        if division.lower() in DIVISIONS:
+            values["division"] = division.lower()
+        else:
+            print(f"stemdl: note: division '{division}' is not an MLPerf division "
+                  f"({' or '.join(DIVISIONS)}); the run is logged as open", file=sys.stderr)
+            values["division"] = "open"
+    return values
+
+
+def load_run_config(
+    schema: type[C],
+    path: str | os.PathLike[str] | None,
+    overrides: Iterable[str] = (),
+    aliases: Mapping[str, str] | None = None,
+) -> C:
+    """Defaults, then the YAML file (ours or upstream's), then `key=value` overrides;
+    upstream spellings accepted, `~` expanded in paths, values validated."""
+    config = load_config(schema, path, overrides, aliases, normalise=normalise_upstream)
+    for key in PATH_KEYS:
+        value = getattr(config, key)
+        if value:
+            setattr(config, key, str(Path(value).expanduser()))
+    config.validate()
+    return config

@@ -8,6 +8,7 @@ compliance rules expect (rank 0 only), keeps time to target, and rewrites
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -35,8 +36,10 @@ class RunRecorder:
         barrier: Callable[[], None] = lambda: None,
         sync: Callable[[], None] | None = None,
         resume: bool = False,
+        log_name: str = MLPERF_LOG_FILE,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.log_name = log_name
         self.stop_at_target = stop_at_target
         self._rank = rank
         self.resume = resume
@@ -59,6 +62,7 @@ class RunRecorder:
         else:
             result = RunResult(implementation=implementation, division=division)
         result.target_f1 = target_f1
+        result.mlperf_log = self.log_name
         return result
 
     @property
@@ -67,7 +71,7 @@ class RunRecorder:
 
     @property
     def log_path(self) -> Path:
-        return self.run_dir / MLPERF_LOG_FILE
+        return self.run_dir / self.log_name
 
     def init_start(self, org: str, division: str, status: str, platform: str) -> None:
         """Open the log, write the submission keys, cache_clear and init_start.
@@ -76,6 +80,8 @@ class RunRecorder:
         written) is skipped.
         """
         self.timer.start("init")
+        if self.continuing and self.is_writer:
+            truncate_log_after_epoch(self.log_path, self.result.epochs[-1].epoch)
         self.logger.configure(self.log_path, append=self.continuing)
         if self.continuing:
             return
@@ -194,3 +200,24 @@ class RunRecorder:
     def _write(self) -> None:
         if self.is_writer:
             self.result.write(self.run_dir)
+
+
+def truncate_log_after_epoch(path: Path, epoch: int) -> None:
+    """Cut a killed run's log after the eval_stop of `epoch` (the last one recorded), so the
+    resumed run does not repeat the interrupted epoch's events. Atomic rewrite."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    keep = len(lines)
+    for i, line in enumerate(lines):
+        if not line.startswith(":::MLLOG "):
+            continue
+        try:
+            record = json.loads(line[len(":::MLLOG "):])
+        except json.JSONDecodeError:
+            continue
+        if record.get("key") == Keys.EVAL_STOP and record.get("metadata", {}).get(Keys.EPOCH_NUM) == epoch:
+            keep = i + 1
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(lines[:keep]), encoding="utf-8")
+    os.replace(tmp, path)

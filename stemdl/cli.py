@@ -16,6 +16,8 @@ from stemdl.common.errors import StemdlError
 COMMAND_MODULES: tuple[str, ...] = (
     "preprocess",
     "inspect",
+    "train",
+    "evaluate",
     "simulate",
     "show",
     "compliance",

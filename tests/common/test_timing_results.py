@@ -58,9 +58,9 @@ def test_results_round_trip_and_bad_files(tmp_path):
         RunResult.read(tmp_path / "nowhere")
 
 
-def _run(run_dir, f1s, stop_at_target, resume=False):
+def _run(run_dir, f1s, stop_at_target, resume=False, log_name="mlperf.log"):
     rec = RunRecorder(run_dir, "stfc", division="closed", target_f1=0.9,
-                      stop_at_target=stop_at_target, resume=resume)
+                      stop_at_target=stop_at_target, resume=resume, log_name=log_name)
     rec.init_start("org", "closed", "onprem", "test")
     rec.hyperparameters({"seed": 1, "global_batch_size": 4, "train_samples": 8, "eval_samples": 4})
     rec.init_stop()
@@ -98,8 +98,28 @@ def test_recorder_missed_target_is_aborted(tmp_path):
 
 
 def test_recorder_resume_appends_without_second_header(tmp_path):
-    _run(tmp_path, [0], stop_at_target=False)
+    _run(tmp_path, [0], stop_at_target=False)  # ended with run_stop: a finished run resumed
     result, _ = _run(tmp_path, [0], stop_at_target=False, resume=True)
     assert [e.epoch for e in result.epochs] == [1, 2]
     k = keys(tmp_path / "mlperf.log")
     assert k.count("run_start") == 1 and k.count("init_start") == 1
+
+
+def test_resume_after_kill_cuts_the_interrupted_epoch(tmp_path):
+    """A kill during epoch 2 leaves epoch_start 2 in the log; the resumed run must not
+    repeat it, and the log name is configurable."""
+    rec = RunRecorder(tmp_path, "stfc", division="closed", target_f1=0.9, stop_at_target=False,
+                      log_name="custom.log")
+    rec.init_start("org", "closed", "onprem", "test")
+    rec.init_stop()
+    rec.run_start()
+    rec.epoch_start(1)
+    rec.epoch_stop(1, samples=4)
+    rec.eval_start(1)
+    rec.eval_stop(1, ConfusionMatrix().update([1, 2], [1, 2]))
+    rec.epoch_start(2)  # killed here: no run_stop
+    rec.logger.close()
+    result, _ = _run(tmp_path, [0], stop_at_target=False, resume=True, log_name="custom.log")
+    k = keys(tmp_path / "custom.log")
+    assert k.count("epoch_start") == 2 and k.count("run_start") == 1 and k.count("run_stop") == 1
+    assert [e.epoch for e in result.epochs] == [1, 2] and result.mlperf_log == "custom.log"

@@ -1,0 +1,96 @@
+"""Lightning callbacks: the thin adapter onto the common RunRecorder, and atomic checkpoints.
+
+Lightning 2 runs the end-of-epoch validation *inside* the training epoch (before
+`on_train_epoch_end`), so the epoch is closed (epoch_stop) when validation starts, and
+MLPerf sees epoch_start, epoch_stop, eval_start, eval_stop in that order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.trainer.states import TrainerFn
+
+from stemdl.common.runrecorder import RunRecorder
+from stemdl.stfc.module import StfcModule
+
+# Fault injection for the resume test: SIGKILL this process when epoch N+1 starts, i.e.
+# after epoch N's checkpoint was written (a real kill, at a reproducible point).
+KILL_ENV = "STEMDL_FAULT_KILL_AFTER_EPOCH"
+
+
+class RecorderCallback(pl.Callback):
+    """Calls the RunRecorder at Lightning's hooks; epochs are numbered from 1."""
+
+    def __init__(self, recorder: RunRecorder, predictions_dir: Path | None = None) -> None:
+        self.recorder = recorder
+        self.predictions_dir = predictions_dir
+        self._open_epoch: int | None = None
+        self.stopped_at_target = False
+
+    @staticmethod
+    def _fitting(trainer: pl.Trainer) -> bool:
+        return trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.recorder.init_stop()
+        self.recorder.run_start()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        kill_after = os.environ.get(KILL_ENV)
+        if kill_after and trainer.current_epoch == int(kill_after):
+            os.kill(os.getpid(), signal.SIGKILL)
+        self._open_epoch = trainer.current_epoch + 1
+        self.recorder.epoch_start(self._open_epoch)
+
+    def _close_epoch(self, trainer: pl.Trainer, module: StfcModule) -> None:
+        if self._open_epoch is None:
+            return
+        loss = module.epoch_train_loss()  # collective: every rank is here
+        samples = module.train_samples_seen * trainer.world_size
+        self.recorder.epoch_stop(self._open_epoch, samples=samples, train_loss=loss)
+        module.last_train_loss = loss
+        self._open_epoch = None
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._fitting(trainer):
+            return
+        self._close_epoch(trainer, pl_module)  # type: ignore[arg-type]
+        self.recorder.eval_start(trainer.current_epoch + 1)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._fitting(trainer):
+            return
+        module: StfcModule = pl_module  # type: ignore[assignment]
+        assert module.val_confusion is not None
+        epoch = trainer.current_epoch + 1
+        if self.predictions_dir is not None and "val" in module.predictions:
+            self.predictions_dir.mkdir(parents=True, exist_ok=True)
+            np.save(self.predictions_dir / f"val-rank{trainer.global_rank}.npy",
+                    module.predictions["val"])
+        if self.recorder.eval_stop(epoch, module.val_confusion):
+            self.stopped_at_target = True
+            trainer.should_stop = True  # same decision on every rank: the counts are reduced
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close_epoch(trainer, pl_module)  # type: ignore[arg-type]  # no validation ran
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.recorder.run_stop()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to `<name>.tmp-<pid>` and renamed: a kill mid-write never leaves a
+    truncated file that looks like a checkpoint."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)

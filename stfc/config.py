@@ -1,0 +1,130 @@
+"""The STFC run configuration: the shared fields plus STFC's own, and the upstream names.
+
+The upstream `stemdlConfig.yaml` loads unchanged: its keys are either our field names
+(train_dir, seed, learning_rate, epochs, resnet, nodes, organisation, ...) or aliases
+(batchsize -> batch_size, gpu -> devices, train_split -> train_fraction,
+mlperf_logfile -> mlperf_log). Every key has an effect; see docs/STFC.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stemdl.common.config import to_dict
+from stemdl.common.errors import StemdlError
+from stemdl.common.modelspec import resnet_spec
+from stemdl.common.runconfig import BaseRunConfig, closed_division_violations, load_run_config
+from stemdl.common.workload import STFC
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+
+# upstream stemdlConfig.yaml name -> our field name
+UPSTREAM_ALIASES = {
+    "batchsize": "batch_size",
+    "gpu": "devices",
+    "train_split": "train_fraction",
+    "mlperf_logfile": "mlperf_log",
+}
+
+# Fields whose change makes a checkpoint "stale": resuming with a different value would
+# not continue the same run. (epochs, mode, workers, paths of outputs may change.)
+RESUME_FINGERPRINT_FIELDS = (
+    "resnet", "batch_size", "learning_rate", "weight_decay", "optimizer", "momentum", "seed",
+    "precision", "train_fraction", "train_samples", "nodes", "devices",
+)
+
+RUN_DIR_ENV = "STEMDL_STFC_RUN_DIR"  # shared by the DDP ranks a launcher re-executes
+
+
+@dataclass
+class StfcConfig(BaseRunConfig):
+    """STFC recipe settings; the defaults are the closed-division recipe (workload.STFC)."""
+
+    resnet: int = STFC.resnet
+    batch_size: int = STFC.batch_size
+    learning_rate: float = STFC.learning_rate
+    weight_decay: float = STFC.weight_decay
+    optimizer: str = STFC.optimizer
+    momentum: float = 0.9  # sgd only
+    eval_batch_size: int | None = None  # None = batch_size
+    train_fraction: float = 1.0  # upstream train_split: share of training *materials* used
+    train_samples: int | None = None  # use exactly this many training samples (error if fewer)
+    min_classes: int | None = None  # error if the training split holds fewer classes
+    benchmark: str = "stemdl"  # upstream key; must name this benchmark
+    accelerators_per_node: int | None = None  # logged value; None = devices actually used
+    log_file: str = "stemdl.log"  # plain-text run summary, relative to run_dir
+    mlperf_log: str = "mlperf.log"  # relative to run_dir
+    model_file: str = "model.pt"  # trained weights (state_dict), relative to run_dir
+    tensorboard: bool = True
+    progress: bool = True
+    deterministic: bool = False
+    limit_train_batches: int | None = None  # cap training batches per epoch (smoke tests)
+    max_inference_batches: int | None = None  # cap the inference timing loop
+    save_predictions: bool = False  # write each rank's last validation predictions (tests)
+
+    def validate(self) -> None:
+        super().validate()
+        resnet_spec(self.resnet)  # one-line error for an unknown depth
+        if self.optimizer not in OPTIMIZERS:
+            raise StemdlError(
+                f"config key 'optimizer': '{self.optimizer}' is not one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise StemdlError(
+                f"config key 'precision': '{self.precision}' is not one of {', '.join(PRECISIONS)}"
+            )
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise StemdlError(
+                f"config key 'train_fraction' (upstream 'train_split'): must be in (0, 1], "
+                f"got {self.train_fraction}"
+            )
+        for key in ("eval_batch_size", "train_samples", "min_classes", "accelerators_per_node",
+                    "limit_train_batches", "max_inference_batches"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise StemdlError(f"config key '{key}': must be >= 1, got {value}")
+        if self.benchmark.lower() != "stemdl":
+            raise StemdlError(f"config key 'benchmark': '{self.benchmark}' is not 'stemdl'")
+        if self.division == "closed":
+            bad = closed_division_violations(self, STFC)
+            if bad:
+                raise StemdlError(
+                    "closed division runs the STFC recipe unchanged (" + "; ".join(bad)
+                    + "): set division=open"
+                )
+
+    def resolved_run_dir(self) -> Path:
+        """run_dir, else one name shared by all ranks of this launch (env, SLURM job id)."""
+        if self.run_dir:
+            return Path(self.run_dir).expanduser()
+        if os.environ.get(RUN_DIR_ENV):
+            return Path(os.environ[RUN_DIR_ENV])
+        job = os.environ.get("SLURM_JOB_ID") or os.environ.get("LSB_JOBID")
+        name = f"stfc-{job}" if job else time.strftime("stfc-%Y%m%d-%H%M%S")
+        path = Path("runs") / name
+        os.environ[RUN_DIR_ENV] = str(path)  # DDP children started by Lightning inherit it
+        return path
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the run that wrote the checkpoint."""
+        return {k: getattr(self, k) for k in RESUME_FINGERPRINT_FIELDS}
+
+    def fingerprint_digest(self) -> str:
+        blob = json.dumps(self.fingerprint(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_stfc_config(path: str | os.PathLike[str] | None, overrides: list[str] | tuple = ()) -> StfcConfig:
+    """Defaults, then the YAML file (ours or upstream's), then `key=value` overrides; checked."""
+    return load_run_config(StfcConfig, path, overrides, aliases=UPSTREAM_ALIASES)
+
+
+def config_dict(config: StfcConfig) -> dict[str, Any]:
+    return to_dict(config)

@@ -1,0 +1,197 @@
+"""Torch data over the common readers: dataset, samplers and the LightningDataModule.
+
+- Training: a seeded shuffle that depends only on (seed, epoch), sharded over ranks
+  (torch's DistributedSampler, also with one rank), so a resumed run sees the same order.
+- Evaluation: each rank reads a disjoint strided shard with NO padding (DistributedSampler
+  pads with duplicates, which would be counted twice in the F1); the module all-reduces
+  the confusion counts at the end of the epoch, so uneven shards are fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from stemdl.common.errors import DataError, StemdlError
+from stemdl.common.layouts import canonical_split, check_folder
+from stemdl.common.samples import SampleReader
+
+
+class ReaderDataset(Dataset):
+    """A SampleReader as a map-style torch Dataset: (stack float32 (3,H,W), label int64).
+
+    `__getitems__` fetches a whole batch through the reader's `read_batch` where it has
+    one (one HDF5 slice instead of `batch` reads); `collate` accepts both forms.
+    """
+
+    def __init__(self, reader: SampleReader, indices: Sequence[int] | None = None) -> None:
+        self.reader = reader
+        self.indices = np.arange(len(reader)) if indices is None else np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        sample = self.reader[int(self.indices[i])]
+        return torch.from_numpy(sample.stack), int(sample.label)
+
+    def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.indices[np.asarray(items, dtype=np.int64)]
+        read_batch = getattr(self.reader, "read_batch", None)
+        if read_batch is not None:
+            stacks, labels = read_batch(idx)
+        else:
+            samples = [self.reader[int(i)] for i in idx]
+            stacks = np.stack([s.stack for s in samples])
+            labels = np.array([s.label for s in samples])
+        return (torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)),
+                torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.reader.labels())[self.indices]
+
+
+def collate(batch):
+    """Batches from `__getitems__` are already stacked; lists of samples are stacked here."""
+    if isinstance(batch, tuple):
+        return batch
+    return torch.utils.data.default_collate(batch)
+
+
+class ShardSampler(Sampler[int]):
+    """Indices rank, rank+world, ... of range(n): disjoint shards, no padding, no shuffle."""
+
+    def __init__(self, n: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.rank, self.world = int(n), int(rank), int(world)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world))
+
+
+def train_sampler(n: int, rank: int, world: int, seed: int) -> DistributedSampler:
+    """Seeded shuffle of range(n) sharded over ranks; `set_epoch` (called by Lightning each
+    epoch) reshuffles deterministically."""
+    return DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed,
+                              drop_last=False)
+
+
+# -- opening the splits ----------------------------------------------------------------
+def open_split_dir(path: str | Path, split: str) -> SampleReader:
+    """A reader for `split` of `path`: a data folder holding splits (any layout), or, as in
+    the upstream config (train_dir: .../training), the folder of one split's npz files."""
+    from stemdl.common.reader_npz import NpzReader
+    from stemdl.common.readers import open_split
+
+    folder = check_folder(path)
+    canon = canonical_split(split)
+    if next(folder.glob("*.npz"), None) is not None:
+        return NpzReader(folder, canon)
+    return open_split(folder, canon)
+
+
+def select_training(reader: SampleReader, fraction: float, samples: int | None, seed: int) -> np.ndarray:
+    """Indices of the training samples used: a seeded share of the *materials* (so no
+    material is split), then, if `samples` is set, a seeded subset of exactly that many."""
+    n = len(reader)
+    indices = np.arange(n)
+    rng = np.random.default_rng(seed)
+    if fraction < 1.0:
+        materials = np.asarray(reader.materials(), dtype=object)
+        unique = sorted(set(materials.tolist()))
+        keep_n = max(1, int(round(fraction * len(unique))))
+        keep = set(rng.permutation(np.array(unique, dtype=object))[:keep_n].tolist())
+        indices = np.array([i for i in indices if materials[i] in keep], dtype=np.int64)
+    if samples is not None:
+        if samples > len(indices):
+            raise DataError(
+                f"{getattr(reader, 'folder', 'training split')}: config asks for train_samples="
+                f"{samples}, the training split holds {len(indices)}"
+            )
+        indices = np.sort(rng.permutation(indices)[:samples])
+    return indices
+
+
+class StemdlDataModule(pl.LightningDataModule):
+    """Train/val/test/inference loaders over already-opened readers (any layout)."""
+
+    def __init__(
+        self,
+        readers: dict[str, SampleReader],
+        batch_size: int,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        train_indices: Sequence[int] | None = None,
+        pin_memory: bool = False,
+        limit_train_batches: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.readers = readers
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.seed = int(seed)
+        self.pin_memory = pin_memory
+        self.limit_train_batches = limit_train_batches
+        self.datasets = {
+            split: ReaderDataset(r, train_indices if split == "train" else None)
+            for split, r in readers.items()
+        }
+
+    # rank/world: the trainer's once it is attached (after DDP set-up), else one process
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def _loader(self, split: str, sampler: Sampler, batch_size: int, drop_last: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise StemdlError(f"no {split} data configured (set {split}_dir or data_dir)")
+        return DataLoader(
+            self.datasets[split], batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+            num_workers=self.num_workers, collate_fn=collate, pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0, prefetch_factor=4 if self.num_workers else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        n = len(self.datasets["train"])
+        return self._loader("train", train_sampler(n, rank, world, self.seed), self.batch_size,
+                            drop_last=True)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        rank, world = self._rank_world()
+        n = len(self.datasets[split]) if split in self.datasets else 0
+        return self._loader(split, ShardSampler(n, rank, world), self.eval_batch_size,
+                            drop_last=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def inference_dataloader(self) -> DataLoader:
+        """The whole inference split (else test) on one process, for latency timing."""
+        split = "inference" if "inference" in self.datasets else "test"
+        return self._loader(split, ShardSampler(len(self.datasets[split])), self.eval_batch_size,
+                            drop_last=False)
+
+    # -- sizes ---------------------------------------------------------------------------
+    def steps_per_epoch(self, world: int) -> int:
+        per_rank = -(-len(self.datasets["train"]) // world)  # DistributedSampler pads up
+        steps = per_rank // self.batch_size
+        return min(steps, self.limit_train_batches) if self.limit_train_batches else steps
+
+    def train_samples_per_epoch(self, world: int) -> int:
+        """Samples all ranks process in one training epoch (full batches only)."""
+        return self.steps_per_epoch(world) * self.batch_size * world

@@ -1,0 +1,119 @@
+"""`stemdl evaluate stfc`: macro F1, top-1 and latency of a trained model on one split.
+
+Accepts the Lightning checkpoint of a run (run_dir/checkpoints/last.ckpt) or the plain
+state_dict model file (run_dir/model.pt, whose ResNet depth is recognised from its keys).
+One process; the confusion matrix is the common one, so the F1 is the training run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stemdl.common.errors import StemdlError
+from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.modelspec import RESNET_DEPTHS
+from stemdl.common.timing import LatencyMeter
+from stemdl.stfc.args import add_evaluate_arguments
+
+
+def _strip(state: dict[str, Any]) -> dict[str, Any]:
+    """Model weights from a LightningModule state_dict ("model." prefix) or a bare one."""
+    if any(k.startswith("model.") for k in state):
+        return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    return state
+
+
+def model_from_checkpoint(path: Path):
+    """The ResNet stored in `path`; one-line errors for anything that is not one."""
+    from stemdl.stfc.resnet import build_resnet
+    from stemdl.stfc.train import load_checkpoint
+
+    data = load_checkpoint(path)
+    state = _strip(data.get("state_dict", data))
+    try:
+        in_channels = int(state["stem.0.weight"].shape[1])
+        num_classes = int(state["fc.weight"].shape[0])
+    except (KeyError, AttributeError, IndexError):
+        raise StemdlError(f"{path}: not an stfc ResNet checkpoint (no stem/fc weights)") from None
+    depths = [int(data["hyper_parameters"]["resnet"])] if "hyper_parameters" in data else RESNET_DEPTHS
+    for depth in depths:
+        model = build_resnet(depth, in_channels, num_classes)
+        if set(model.state_dict()) == set(state):
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as err:
+                raise StemdlError(f"{path}: weights do not fit resnet{depth} ({str(err).splitlines()[0]})") from None
+            return model.eval(), depth
+    raise StemdlError(f"{path}: weights match none of resnet{', resnet'.join(map(str, RESNET_DEPTHS))}")
+
+
+def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch_size: int = 64,
+             workers: int = 2, precision: str = "32") -> dict[str, Any]:
+    """Metrics of the checkpoint on `split` of `data`."""
+    import torch
+
+    from stemdl.stfc.datamodule import ReaderDataset, collate, open_split_dir
+
+    if batch_size < 1 or workers < 0:
+        raise StemdlError("--batch-size must be >= 1 and --workers >= 0")
+    model, depth = model_from_checkpoint(Path(checkpoint))
+    reader = open_split_dir(data, split)
+    if len(reader) == 0:
+        raise StemdlError(f"{data}: the {split} split holds no samples")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if precision == "16-mixed" and device.type != "cuda":
+        raise StemdlError("--precision 16-mixed needs a GPU")
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    model.to(device)
+    loader = torch.utils.data.DataLoader(ReaderDataset(reader), batch_size=batch_size,
+                                         num_workers=workers, collate_fn=collate)
+    cm, meter = ConfusionMatrix(), LatencyMeter()
+    t_start = time.perf_counter()
+    from tqdm import tqdm
+
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        for x, y in tqdm(loader, desc=f"evaluate {split}", disable=None, file=sys.stderr):
+            x = x.to(device)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            pred = model(x).argmax(dim=1).cpu()
+            meter.add(int(x.shape[0]), time.perf_counter() - t0)
+            cm.update(y.numpy(), pred.numpy())
+    return {
+        "checkpoint": str(checkpoint), "data": str(data), "split": split, "model": f"resnet{depth}",
+        "samples": cm.total, "macro_f1": cm.macro_f1(), "top1": cm.top1(),
+        "seconds": time.perf_counter() - t_start, "inference": meter.summary(),
+    }
+
+
+def run_args(args: argparse.Namespace) -> int:
+    out = evaluate(args.checkpoint, args.data, args.split, args.batch_size, args.workers,
+                   args.precision)
+    if args.json:
+        path = Path(args.json)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(out, indent=2) + "\n")
+        os.replace(tmp, path)
+    inf = out["inference"]
+    print(f"stfc evaluate: {out['model']} on {out['samples']} {out['split']} samples: "
+          f"macro F1 {out['macro_f1']:.4f}, top-1 {out['top1']:.4f}, {out['seconds']:.1f} s "
+          f"({inf.get('samples_per_second', 0):.1f} samples/s inference)")
+    return 0
+
+
+def build_parser(prog: str = "stemdl evaluate stfc") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    add_evaluate_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_args(build_parser().parse_args(argv))

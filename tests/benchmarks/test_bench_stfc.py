@@ -1,0 +1,120 @@
+"""STFC training throughput: Lightning's fit against a plain PyTorch loop (same model, same
+data, same run), and the data loader against the training step.
+
+ResNet-50 on 3x128x128 stacks. Batch and steps default to 8 and 3 (a ResNet-50 step at
+batch 32 takes ~20 s on a loaded 2-core CPU); set STEMDL_BENCH_STFC_BATCH / _STEPS for more.
+    .venv/bin/python -m pytest tests/benchmarks/test_bench_stfc.py --benchmark-only -q
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pl = pytest.importorskip("pytorch_lightning")
+
+from stemdl.stfc.datamodule import ReaderDataset, StemdlDataModule, collate, open_split_dir  # noqa: E402
+from stemdl.stfc.module import StfcModule  # noqa: E402
+
+BATCH = int(os.environ.get("STEMDL_BENCH_STFC_BATCH", "8"))
+STEPS = int(os.environ.get("STEMDL_BENCH_STFC_STEPS", "3"))
+SIZE = 128
+ROUNDS = 2
+
+
+@pytest.fixture(scope="module")
+def npz_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """BATCH*STEPS training samples of 3x128x128 in the npz layout (what users download)."""
+    root = tmp_path_factory.mktemp("bench-stfc")
+    rng = np.random.default_rng(0)
+    for split in ("training", "validation"):
+        folder = root / split
+        folder.mkdir()
+        for i in range(BATCH * STEPS):
+            np.savez(folder / f"sample-{i}.npz",
+                     data=(rng.random((3, SIZE, SIZE), dtype=np.float32) * 255),
+                     label=np.array([int(rng.integers(1, 231))]),
+                     material=np.array([f"{split}-{i}"]))
+    return root
+
+
+def _datamodule(root: Path, workers: int) -> StemdlDataModule:
+    readers = {"train": open_split_dir(root, "train"), "val": open_split_dir(root, "val")}
+    return StemdlDataModule(readers, batch_size=BATCH, num_workers=workers, seed=0)
+
+
+def _module() -> StfcModule:
+    torch.manual_seed(0)
+    return StfcModule(resnet=50)
+
+
+def test_bench_stfc_plain_torch_loop(benchmark, npz_data: Path) -> None:
+    """The baseline: zero_grad, forward, cross-entropy, backward, Adam step; same loader."""
+    loader = _datamodule(npz_data, workers=0).train_dataloader()
+
+    def setup():
+        module = _module()
+        return (module, module.configure_optimizers()), {}
+
+    def loop(module, opt) -> None:
+        module.model.train()
+        for x, y in loader:
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(module.model(x), y)
+            loss.backward()
+            opt.step()
+
+    benchmark.extra_info.update({"samples": BATCH * STEPS, "batch": BATCH, "steps": STEPS,
+                                 "model": "resnet50", "image": SIZE})
+    benchmark.pedantic(loop, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+
+
+def test_bench_stfc_lightning_fit(benchmark, npz_data: Path) -> None:
+    """`Trainer.fit` for one epoch of the same steps (no validation, logger or checkpoint)."""
+    import logging
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+
+    def setup():
+        module = _module()
+        trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=0,
+                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0,
+                             use_distributed_sampler=False)
+        return (trainer, module, _datamodule(npz_data, workers=0)), {}
+
+    def fit(trainer, module, dm) -> None:
+        trainer.fit(module, datamodule=dm)
+        assert trainer.global_step == STEPS
+
+    benchmark.extra_info.update({"samples": BATCH * STEPS, "batch": BATCH, "steps": STEPS,
+                                 "baseline": "test_bench_stfc_plain_torch_loop",
+                                 "target": "<= 1.05x the plain loop's time"})
+    benchmark.pedantic(fit, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_bench_stfc_loader(benchmark, npz_data: Path, workers: int) -> None:
+    """The training DataLoader alone over the npz files: must outrun the training step."""
+    dm = _datamodule(npz_data, workers=workers)
+
+    def drain() -> None:
+        loader = dm.train_dataloader()
+        for _x, _y in loader:
+            pass
+
+    benchmark.extra_info.update({"samples": BATCH * STEPS, "bytes": BATCH * STEPS * 3 * SIZE * SIZE * 4,
+                                 "baseline": "test_bench_stfc_plain_torch_loop",
+                                 "target": ">= 5x the training step's samples/s"})
+    benchmark.pedantic(drain, rounds=3, iterations=1, warmup_rounds=1)
+
+
+def test_bench_stfc_dataset_matches_loader(npz_data: Path) -> None:
+    """Sanity: what the benchmark loader yields is the data on disk (not a no-op)."""
+    reader = open_split_dir(npz_data, "train")
+    x, y = collate(ReaderDataset(reader).__getitems__([0, 1]))
+    assert x.shape == (2, 3, SIZE, SIZE) and torch.equal(x[0], torch.from_numpy(reader[0].stack))
