@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stemdl.common.config import load_config
+from stemdl.common.config import build, parse_overrides, read_yaml
 from stemdl.common.errors import StemdlError
 from stemdl.common.workload import TARGET_F1
 
@@ -119,18 +119,55 @@ def normalise_upstream(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def settle_division(config: BaseRunConfig, recipe: object, explicit: bool) -> None:
+    """A closed-division config that changes the recipe: an error if `division: closed` was
+    asked for explicitly, else the run becomes open division, with a note on stderr."""
+    if config.division != "closed":
+        return
+    changed = closed_division_violations(config, recipe)
+    if not changed:
+        return
+    name = getattr(recipe, "name", "reference")
+    if explicit:
+        raise StemdlError(
+            f"closed division runs the {name.upper()} recipe unchanged ({'; '.join(changed)}): "
+            "set division=open"
+        )
+    print(f"stemdl: note: open division (changed from the {name.upper()} recipe: "
+          f"{'; '.join(changed)})", file=sys.stderr)
+    config.division = "open"
+
+
+def run_config_from_values(
+    schema: type[C],
+    values: Mapping[str, Any],
+    aliases: Mapping[str, str] | None = None,
+    recipe: object | None = None,
+) -> C:
+    """A checked run config from raw key/values: upstream spellings accepted, `~` expanded in
+    paths, the division settled against `recipe`, values validated."""
+    values = normalise_upstream(dict(values))
+    config = build(schema, values, aliases)
+    for key in PATH_KEYS:
+        value = getattr(config, key)
+        if value:
+            setattr(config, key, str(Path(value).expanduser()))
+    if recipe is not None:
+        settle_division(config, recipe, explicit="division" in values)
+    config.validate()
+    return config
+
+
 def load_run_config(
     schema: type[C],
     path: str | os.PathLike[str] | None,
     overrides: Iterable[str] = (),
     aliases: Mapping[str, str] | None = None,
+    recipe: object | None = None,
+    flags: Mapping[str, Any] | None = None,
 ) -> C:
-    """Defaults, then the YAML file (ours or upstream's), then `key=value` overrides;
-    upstream spellings accepted, `~` expanded in paths, values validated."""
-    config = load_config(schema, path, overrides, aliases, normalise=normalise_upstream)
-    for key in PATH_KEYS:
-        value = getattr(config, key)
-        if value:
-            setattr(config, key, str(Path(value).expanduser()))
-    config.validate()
-    return config
+    """Defaults < the YAML file (ours or upstream's) < `key=value` overrides < `flags`."""
+    values: dict[str, Any] = read_yaml(path) if path else {}
+    values.update(parse_overrides(overrides))
+    values.update(flags or {})
+    return run_config_from_values(schema, values, aliases, recipe)

@@ -60,3 +60,17 @@ def test_validate_and_division():
     assert parse_overrides(["a=1", "b=x y", "c="]) == {"a": 1, "b": "x y", "c": None}
     changed = Schema(resnet=18, learning_rate=1e-3)
     assert closed_division_violations(changed, STFC) == ["resnet: 18 != 50"]
+
+
+def test_division_settles_against_the_recipe(tmp_path, capsys):
+    from stemdl.common.runconfig import load_run_config
+
+    cfg = load_run_config(Schema, None, ["resnet=18"], recipe=STFC)
+    assert cfg.division == "open" and "open division (changed from the STFC recipe: resnet" in capsys.readouterr().err
+    with pytest.raises(StemdlError, match="closed division runs the STFC recipe unchanged"):
+        load_run_config(Schema, None, ["resnet=18", "division=closed"], recipe=STFC)
+    assert load_run_config(Schema, None, [], recipe=STFC).division == "closed"
+    upstream = tmp_path / "u.yaml"
+    upstream.write_text("resnet: resnet50\ndivision: SciML\ntrain_dir: ~/data\n")
+    cfg = load_run_config(Schema, upstream, recipe=STFC)
+    assert (cfg.resnet, cfg.division) == (50, "open") and not cfg.train_dir.startswith("~")

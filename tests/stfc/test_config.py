@@ -50,7 +50,7 @@ def test_overrides_win_and_are_typed() -> None:
         (["optimizer=lamb", "division=open"], "config key 'optimizer'"),
         (["precision=8"], "config key 'precision'"),
         (["train_split=1.5"], "train_fraction"),
-        (["resnet=18"], "closed division runs the STFC recipe unchanged (resnet: 18 != 50)"),
+        (["resnet=18", "division=closed"], "closed division runs the STFC recipe unchanged (resnet: 18 != 50)"),
         (["benchmark=cosmoflow"], "config key 'benchmark'"),
     ],
 )

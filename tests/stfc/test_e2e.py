@@ -109,3 +109,10 @@ def test_time_to_target_mode_stops_at_first_epoch_reaching_it(tiny_data: Path, t
     assert 0 < result.time_to_target_s <= result.run_time_s + 1e-6
     log = (tmp_path / "ttt" / "mlperf.log").read_text()
     assert '"status": "success"' in log.splitlines()[-1]
+
+
+def test_log_passes_stemdl_compliance(e2e_run: Path) -> None:
+    from stemdl.compliance.checker import check_log
+
+    verdict = check_log(e2e_run / "mlperf.log")
+    assert verdict.passed, verdict.reasons

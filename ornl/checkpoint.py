@@ -1,0 +1,86 @@
+"""Checkpoints in `run_dir/checkpoints` (tf.train.CheckpointManager), resumed only on request.
+
+A run folder that already holds a checkpoint is refused unless --resume is given, and
+--resume with nothing to resume is refused too: no silent auto-resume from stale files.
+Under MultiWorkerMirroredStrategy every worker saves (the save is collective); only the
+chief's copy is kept, the others write to a scratch folder that is removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from stemdl.common.errors import StemdlError
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """True when `run_dir/checkpoints` holds a CheckpointManager index (no TF import)."""
+    return (checkpoint_dir(run_dir) / "checkpoint").is_file()
+
+
+def check_resume(run_dir: str | Path, resume: bool) -> None:
+    """Refuse a stale checkpoint without --resume, and --resume without a checkpoint."""
+    present = has_checkpoint(run_dir)
+    if present and not resume:
+        raise StemdlError(
+            f"{checkpoint_dir(run_dir)} already holds a checkpoint; pass --resume to continue "
+            "that run, or choose another run_dir"
+        )
+    if resume and not present:
+        raise StemdlError(f"--resume: no checkpoint to resume in {checkpoint_dir(run_dir)}")
+
+
+class Checkpointer:
+    """Model + optimizer (+ the epoch reached) saved after every epoch."""
+
+    def __init__(self, run_dir: str | Path, model, optimizer, *, is_chief: bool = True,
+                 task_id: int = 0, keep: int = 2) -> None:
+        import tensorflow as tf
+
+        self._tf = tf
+        self.main_dir = checkpoint_dir(run_dir)
+        self.is_chief = is_chief
+        self.directory = self.main_dir if is_chief else self.main_dir / f".worker-{task_id}"
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        # Keras SeedGenerator states (dropout masks) are not tracked by the model: keep them
+        # too, so a resumed run draws the masks an uninterrupted run would have drawn
+        seeds = {
+            f"{layer.name}": layer.seed_generator.state.value
+            for layer in model.layers
+            if getattr(layer, "seed_generator", None) is not None
+        }
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
+                                              seeds=seeds)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory),
+                                                  max_to_keep=keep)
+
+    def latest(self) -> str | None:
+        return self._tf.train.latest_checkpoint(str(self.main_dir))
+
+    def restore(self) -> int:
+        """Restore the latest checkpoint of the run; returns the last finished epoch."""
+        path = self.latest()
+        if path is None:
+            raise StemdlError(f"--resume: no checkpoint to resume in {self.main_dir}")
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (self._tf.errors.OpError, ValueError, AssertionError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise StemdlError(f"{path}: corrupt or incompatible checkpoint ({first[:200]})") from None
+        return int(self.epoch.numpy())
+
+    def save(self, epoch: int) -> str | None:
+        """Save after `epoch` (1-based); returns the chief's checkpoint path."""
+        self.epoch.assign(epoch)
+        path = self.manager.save(checkpoint_number=epoch)
+        if not self.is_chief:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            return None
+        return path

@@ -1,0 +1,77 @@
+"""The ORNL run configuration: the shared fields plus the ORNL recipe's, and the
+upstream flag and key names mapped onto them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stemdl.common.errors import StemdlError
+from stemdl.common.runconfig import BaseRunConfig
+from stemdl.common.workload import ORNL
+
+PRECISIONS = {
+    "32": "float32", "fp32": "float32", "float32": "float32",
+    "16-mixed": "mixed_float16", "16": "mixed_float16", "mixed": "mixed_float16",
+    "mixed_float16": "mixed_float16",
+    "bf16-mixed": "mixed_bfloat16", "bf16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
+}
+
+# upstream ORNL names (flags without dashes, and YAML spellings) -> our field names
+ALIASES = {
+    "base_lr": "learning_rate",
+    "lr": "learning_rate",
+    "wd": "weight_decay",
+    "batchsize": "batch_size",
+    "mixup": "mixup_alpha",
+    "workers": "num_workers",
+    "log_dir": "run_dir",
+    "data": "data_dir",
+}
+
+
+@dataclass
+class OrnlConfig(BaseRunConfig):
+    """`stemdl train ornl` settings; the defaults are the ORNL recipe (closed division)."""
+
+    resnet: int = ORNL.resnet
+    batch_size: int = ORNL.batch_size  # per replica
+    learning_rate: float = ORNL.learning_rate  # per replica, see scale_lr_by_replicas
+    weight_decay: float = ORNL.weight_decay
+    scale_lr_by_replicas: bool = ORNL.scale_lr_by_replicas
+    warmup_epochs: int = ORNL.warmup_epochs
+    dropout: float = ORNL.dropout
+    random_erasing_p: float = ORNL.random_erasing_p
+    mixup_alpha: float = ORNL.mixup_alpha
+    eval_batch_size: int | None = None  # per replica; None = batch_size
+    strategy: str = "auto"  # auto, default, mirrored, multi_worker
+    xla: bool = False  # jit-compile the per-replica steps
+    deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
+    train_samples: int | None = None  # use only the first N training samples (error if fewer)
+    eval_samples: int | None = None  # use only the first N validation samples (error if fewer)
+    min_classes: int | None = None  # error if the training split holds fewer distinct labels
+    checkpoint_keep: int = 2
+    save_predictions: bool = False  # each worker writes its validation predictions (npz)
+    slurm_port_base: int = 8888
+
+    def validate(self) -> None:
+        super().validate()
+        if self.precision not in PRECISIONS:
+            raise StemdlError(
+                f"config key 'precision': '{self.precision}' is not one of {', '.join(PRECISIONS)}"
+            )
+        for key in ("dropout", "random_erasing_p"):
+            if not 0.0 <= getattr(self, key) < 1.0 + (key == "random_erasing_p"):
+                raise StemdlError(f"config key '{key}': must be in [0, 1], got {getattr(self, key)}")
+        for key in ("warmup_epochs", "weight_decay", "mixup_alpha"):
+            if getattr(self, key) < 0:
+                raise StemdlError(f"config key '{key}': must be >= 0, got {getattr(self, key)}")
+        for key in ("eval_batch_size", "train_samples", "eval_samples", "min_classes"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise StemdlError(f"config key '{key}': must be >= 1, got {value}")
+        if self.checkpoint_keep < 1:
+            raise StemdlError(f"config key 'checkpoint_keep': must be >= 1, got {self.checkpoint_keep}")
+
+    @property
+    def mixed_policy(self) -> str:
+        return PRECISIONS[self.precision]

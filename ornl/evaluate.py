@@ -1,0 +1,101 @@
+"""`stemdl evaluate ornl`: score a trained ORNL run's checkpoint on a split.
+
+Reads the run's config from its results.json, rebuilds the network, restores the latest
+checkpoint, evaluates (logits averaged over the 3 patterns, whole-set macro F1 and
+top-1) and times inference per batch. For the test split the figures are written back
+into results.json (test_macro_f1, test_top1, inference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from stemdl.common.config import build
+from stemdl.common.errors import StemdlError
+from stemdl.common.results import RunResult
+from stemdl.common.timing import LatencyMeter
+from stemdl.ornl.config import ALIASES, OrnlConfig
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise StemdlError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stemdl evaluate ornl",
+                     description="Evaluate a trained ORNL run on a split (default: test).")
+    parser.add_argument("--run-dir", required=True, help="the training run's folder")
+    parser.add_argument("--split", default="test", help="val or test (default test)")
+    parser.add_argument("--data-dir", help="folder holding the split (default: the run's config)")
+    parser.add_argument("--batch-size", type=int, default=None, help="stacks per batch")
+    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    from stemdl.common.layouts import canonical_split
+    from stemdl.ornl.checkpoint import has_checkpoint
+    from stemdl.ornl.data import open_checked
+
+    run_dir = Path(args.run_dir)
+    result = RunResult.read(run_dir)
+    if result.implementation != "ornl":
+        raise StemdlError(f"{run_dir}: a '{result.implementation}' run, not an ornl one")
+    known = set(OrnlConfig.__dataclass_fields__)
+    cfg = build(OrnlConfig, {k: v for k, v in result.config.items() if k in known}, ALIASES)
+    split = canonical_split(args.split)
+    root = Path(args.data_dir) if args.data_dir else cfg.split_dir(split)
+    reader = open_checked(root, split, f"{split}_dir")
+    if not has_checkpoint(run_dir):
+        raise StemdlError(f"{run_dir}: no checkpoint to evaluate")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise StemdlError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    f1, top1, latency = _evaluate(cfg, run_dir, reader, args.batch_size or cfg.eval_batch_size
+                                  or cfg.batch_size)
+    print(f"ornl {split}: macro F1 {f1:.4f}, top-1 {top1:.4f}, {len(reader)} samples, "
+          f"{latency.get('samples_per_second', 0):.1f} samples/s")
+    if split == "test" and not args.no_write:
+        result.test_macro_f1, result.test_top1, result.inference = f1, top1, latency
+        result.write(run_dir)
+    return 0
+
+
+def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
+    import tensorflow as tf
+
+    from stemdl.ornl import pipeline
+    from stemdl.ornl.checkpoint import checkpoint_dir
+    from stemdl.ornl.loop import Trainer
+    from stemdl.ornl.resnet import build_resnet
+    from stemdl.ornl.strategy import worker_info
+
+    strategy = tf.distribute.get_strategy()
+    model = build_resnet(cfg.resnet, 1, dropout=cfg.dropout, image_size=pipeline.image_size(reader))
+    path = tf.train.latest_checkpoint(str(checkpoint_dir(run_dir)))
+    try:
+        tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, AssertionError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StemdlError(f"{path}: corrupt or incompatible checkpoint ({first[:200]})") from None
+    trainer = Trainer(strategy, worker_info(strategy), model, None, seed=cfg.seed,
+                      per_replica_batch=batch, eval_batch=batch, progress=False)
+    trainer.evaluate(pipeline.FirstN(reader, min(len(reader), batch)))  # trace once, untimed
+    meter = LatencyMeter()
+    opts = pipeline.PipelineOptions(seed=cfg.seed, per_replica_batch=batch)
+    from stemdl.common.metrics import ConfusionMatrix
+
+    confusion = ConfusionMatrix()
+    for _, stacks, labels in pipeline.eval_dataset(reader, opts):
+        t0 = time.perf_counter()
+        logits = trainer._forward(stacks).numpy()
+        meter.add(int(stacks.shape[0]), time.perf_counter() - t0)
+        confusion.update(labels.numpy(), logits.argmax(-1))
+    return confusion.macro_f1(), confusion.top1(), meter.summary()

@@ -1,0 +1,164 @@
+"""tf.data pipelines over the common readers (raw, npz or packed layout).
+
+Training: a seeded per-epoch permutation of the split, cut to whole global batches and
+dealt to the input pipelines (one per worker); each sample is read through the reader
+(`tf.numpy_function`, parallel), reduced to ONE randomly chosen pattern and randomly
+erased, then batched per replica and prefetched. Evaluation: each pipeline takes a
+disjoint shard (every k-th sample) with no padding or duplicates, and keeps all 3
+patterns so the step can average their logits.
+
+Raw-layout stacks are preprocessed on the fly exactly as the preprocessor does
+(max(log x, -17) + 17, x10, clip to [0, 255], 4x4 block mean 512 -> 128); every input is
+then scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from stemdl.common.errors import DataError
+from stemdl.common.samples import SampleReader
+from stemdl.common.workload import CLIP_MAX, INPUT_IMAGE_SIZE, LOG_FLOOR, LOG_SCALE
+from stemdl.ornl import augment
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    seed: int
+    per_replica_batch: int
+    replicas_per_pipeline: int = 1
+    num_pipelines: int = 1
+    pipeline_id: int = 0
+    random_erasing_p: float = 0.8
+    parallel: int | None = None  # parallel reads; None = AUTOTUNE
+    prefetch: int | None = None  # batches; None = AUTOTUNE
+
+    @property
+    def global_batch(self) -> int:
+        return self.per_replica_batch * self.replicas_per_pipeline * self.num_pipelines
+
+
+def image_size(reader: SampleReader) -> int:
+    """Side of the network input for this reader (raw stacks are reduced to 128)."""
+    _, h, w = reader.image_shape()
+    if reader.layout == "raw" and h > INPUT_IMAGE_SIZE:
+        return INPUT_IMAGE_SIZE
+    return int(h)
+
+
+def preprocess_raw(stack: tf.Tensor) -> tf.Tensor:
+    """The preprocessor's transform of a raw (3, H, W) stack, as TF ops."""
+    x = tf.math.log(tf.maximum(stack, 1e-30))
+    x = (tf.maximum(x, LOG_FLOOR) - LOG_FLOOR) * LOG_SCALE
+    x = tf.clip_by_value(x, 0.0, CLIP_MAX)
+    size = x.shape[-1]  # static: the reader map sets the stack's shape
+    if size is None or size <= INPUT_IMAGE_SIZE:
+        return x
+    if size % INPUT_IMAGE_SIZE:
+        raise DataError(f"raw patterns of {size} px cannot be block-averaged to {INPUT_IMAGE_SIZE}")
+    factor = size // INPUT_IMAGE_SIZE
+    x = tf.nn.avg_pool2d(x[:, :, :, None], ksize=factor, strides=factor, padding="VALID")
+    return x[:, :, :, 0]
+
+
+def _reader_map(reader: SampleReader, shape: tuple[int, int, int]):
+    """index -> (stack float32 (3,H,W), label int32) through the reader."""
+
+    def load(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sample = reader[int(index)]
+        return np.asarray(sample.stack, dtype=np.float32), np.int32(sample.label)
+
+    def fn(index: tf.Tensor):
+        stack, label = tf.numpy_function(load, [index], (tf.float32, tf.int32), stateful=False)
+        stack.set_shape(shape)
+        label.set_shape([])
+        if reader.layout == "raw":
+            stack = preprocess_raw(stack)
+        return index, stack / CLIP_MAX, label
+
+    return fn
+
+
+def train_indices(n: int, epoch: int, opts: PipelineOptions) -> np.ndarray:
+    """This pipeline's share of epoch `epoch`'s permutation, whole global batches only."""
+    steps = n // opts.global_batch
+    if steps == 0:
+        raise DataError(f"global batch size {opts.global_batch} is larger than the {n} training samples")
+    order = np.random.default_rng([opts.seed, epoch]).permutation(n)[: steps * opts.global_batch]
+    return order[opts.pipeline_id :: opts.num_pipelines]
+
+
+def steps_per_epoch(n: int, opts: PipelineOptions) -> int:
+    return n // opts.global_batch
+
+
+def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf.data.Dataset:
+    """Batches of (images (b, H, W, 1), labels (b,)) for one epoch of one pipeline."""
+    indices = train_indices(len(reader), epoch, opts)
+    load = _reader_map(reader, tuple(reader.image_shape()))
+    seed, p = opts.seed, opts.random_erasing_p
+
+    def augment_fn(index, stack, label):
+        s = augment.sample_seed(seed, epoch, index)
+        s1, s2 = tf.unstack(tf.random.experimental.stateless_split(s, num=2))
+        image = augment.choose_pattern(stack, s1)
+        image = augment.random_erasing(image, s2, p)
+        return image, label
+
+    parallel = opts.parallel or AUTOTUNE
+    ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
+    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    ds = ds.map(augment_fn, num_parallel_calls=parallel, deterministic=True)
+    ds = ds.batch(opts.per_replica_batch, drop_remainder=True)
+    return ds.with_options(_options()).prefetch(opts.prefetch or AUTOTUNE)
+
+
+def eval_indices(n: int, opts: PipelineOptions) -> np.ndarray:
+    """This pipeline's disjoint shard of the evaluation split (no padding)."""
+    return np.arange(n, dtype=np.int64)[opts.pipeline_id :: opts.num_pipelines]
+
+
+def eval_dataset(reader: SampleReader, opts: PipelineOptions) -> tf.data.Dataset:
+    """Batches of (index (b,), stacks (b, 3, H, W, 1), labels (b,)); last batch may be short."""
+    load = _reader_map(reader, tuple(reader.image_shape()))
+    ds = tf.data.Dataset.from_tensor_slices(eval_indices(len(reader), opts))
+    ds = ds.map(load, num_parallel_calls=opts.parallel or AUTOTUNE, deterministic=True)
+    ds = ds.map(lambda i, s, y: (i, s[..., None], y))
+    ds = ds.batch(opts.per_replica_batch, drop_remainder=False)
+    return ds.with_options(_options()).prefetch(opts.prefetch or AUTOTUNE)
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    # we shard by hand (disjoint, no padding): the strategy must not shard again
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    options.deterministic = True
+    return options
+
+
+class FirstN:
+    """The first `n` samples of a reader (config keys train_samples / eval_samples)."""
+
+    def __init__(self, reader: SampleReader, n: int) -> None:
+        self._reader, self._n = reader, int(n)
+        self.layout, self.split = reader.layout, reader.split
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: int):
+        return self._reader[range(self._n)[index]]
+
+    def labels(self) -> np.ndarray:
+        return self._reader.labels()[: self._n]
+
+    def materials(self) -> list[str]:
+        return self._reader.materials()[: self._n]
+
+    def image_shape(self) -> tuple[int, int, int]:
+        return self._reader.image_shape()

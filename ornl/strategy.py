@@ -1,0 +1,117 @@
+"""tf.distribute set-up: one device, MirroredStrategy over local GPUs, or
+MultiWorkerMirroredStrategy across workers found from TF_CONFIG or SLURM.
+
+MultiWorkerMirroredStrategy must be created before any other TensorFlow op runs in the
+process, so `make_strategy` is the first TensorFlow call of a training run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from stemdl.common.errors import StemdlError
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+
+
+def cluster_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """'tf_config' or 'slurm' when the environment describes more than one worker, else None."""
+    env = os.environ if env is None else env
+    if env.get("TF_CONFIG"):
+        try:
+            spec = json.loads(env["TF_CONFIG"])
+            cluster = spec.get("cluster", {})
+            workers = sum(len(v) for k, v in cluster.items() if k in ("chief", "worker"))
+        except (ValueError, AttributeError, TypeError):
+            raise StemdlError("TF_CONFIG is not valid JSON with a 'cluster' mapping") from None
+        return "tf_config" if workers > 1 else None
+    try:
+        if env.get("SLURM_JOB_ID") and int(env.get("SLURM_NTASKS", "1")) > 1:
+            return "slurm"
+    except ValueError:
+        raise StemdlError("SLURM_NTASKS is not an integer") from None
+    return None
+
+
+def _local_gpus(devices: int | None) -> list[str]:
+    gpus = tf.config.list_logical_devices("GPU")
+    if devices is not None:
+        if devices > len(gpus) and gpus:
+            raise StemdlError(f"config key 'devices': {devices} asked, {len(gpus)} GPU(s) visible")
+        gpus = gpus[:devices]
+    return [g.name for g in gpus]
+
+
+def make_strategy(kind: str = "auto", devices: int | None = None, accelerator: str = "auto",
+                  slurm_port_base: int = 8888) -> tf.distribute.Strategy:
+    """The strategy for this process.
+
+    auto: multi_worker when TF_CONFIG/SLURM describe several workers, else mirrored over
+    the local GPUs (or over the CPU when there is none).
+    """
+    if kind not in STRATEGIES:
+        raise StemdlError(f"config key 'strategy': '{kind}' is not one of {', '.join(STRATEGIES)}")
+    cluster = cluster_from_env()
+    if kind == "multi_worker" or (kind == "auto" and cluster):
+        comm = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
+        )
+        if cluster == "slurm":
+            gpus_per_node = 0 if accelerator == "cpu" else (devices or len(tf.config.list_physical_devices("GPU")))
+            resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
+                port_base=slurm_port_base, gpus_per_node=gpus_per_node or None
+            )
+        else:
+            resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,
+                                                         communication_options=comm)
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    gpus = [] if accelerator == "cpu" else _local_gpus(devices)
+    if accelerator == "gpu" and not gpus:
+        raise StemdlError("config key 'accelerator': gpu asked but no GPU is visible")
+    return tf.distribute.MirroredStrategy(gpus or ["/cpu:0"])
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """This process's place in the cluster."""
+
+    task_id: int
+    num_workers: int
+    replicas: int  # in sync, all workers together
+    local_replicas: int
+
+    @property
+    def is_chief(self) -> bool:
+        return self.task_id == 0
+
+
+def worker_info(strategy: tf.distribute.Strategy) -> WorkerInfo:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    num_workers, task_id = 1, 0
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver is not None:
+        spec = resolver.cluster_spec().as_dict()
+        num_workers = max(1, sum(len(spec.get(k, [])) for k in ("chief", "worker")))
+        task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+        if task_type == "worker" and "chief" in spec:
+            task_id += 1
+    replicas = strategy.num_replicas_in_sync
+    return WorkerInfo(task_id, num_workers, replicas, max(1, replicas // num_workers))
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """All workers meet here (a tiny all-reduce); a no-op with one worker."""
+    if strategy.num_replicas_in_sync > 1:
+
+        @tf.function
+        def meet():
+            value = strategy.run(lambda: tf.constant(1.0))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+        meet().numpy()
