@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "show",
     "compliance",
     "score",
+    "compare",
+    "demo",
 )
 
 

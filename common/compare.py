@@ -1,0 +1,349 @@
+"""`stemdl compare`: runs side by side, one row per run folder.
+
+Every figure comes straight from the run's `results.json` (no recomputation that could
+disagree with what the run recorded); only the compliance verdict is computed here, by
+running the STEMDL compliance check on the run's MLPerf log. Framework-neutral: no
+torch or tensorflow import.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stemdl.common.errors import DataError
+from stemdl.common.results import RESULTS_FILE, RunResult
+
+NOT_REACHED = "not reached"
+
+# (field, column title, kind) in table order; `kind` picks the text formatting.
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("run", "run", "text"),
+    ("implementation", "implementation", "text"),
+    ("division", "division", "text"),
+    ("framework", "framework and version", "text"),
+    ("device", "device", "text"),
+    ("model", "model", "text"),
+    ("train_samples_per_s", "train samples/s", "rate"),
+    ("eval_samples_per_s", "eval samples/s", "rate"),
+    ("mean_epoch_time_s", "time per epoch (s)", "seconds"),
+    ("epochs", "epochs", "int"),
+    ("time_to_target_s", "time to target F1 (s)", "ttt"),
+    ("best_val_macro_f1", "best val macro F1", "metric"),
+    ("best_val_top1", "best val top-1", "metric"),
+    ("test_macro_f1", "test macro F1", "metric"),
+    ("test_top1", "test top-1", "metric"),
+    ("inference_latency_per_sample_s", "inference latency/sample (ms)", "ms"),
+    ("inference_samples_per_s", "inference samples/s", "rate"),
+    ("parameters", "parameters", "count"),
+    ("model_size_bytes", "model size (MB)", "megabytes"),
+    ("status", "run status", "text"),
+    ("compliance", "compliance", "text"),
+)
+
+
+@dataclass
+class CompareRow:
+    """One run's figures as `stemdl compare` shows them (None = not recorded)."""
+
+    run: str
+    run_dir: str
+    implementation: str
+    division: str
+    framework: str
+    device: str
+    frameworks: dict[str, str]
+    hardware: dict[str, Any]
+    model: str | None
+    train_samples_per_s: float | None
+    eval_samples_per_s: float | None
+    mean_epoch_time_s: float | None
+    epochs: int
+    target_f1: float | None
+    reached_target: bool
+    time_to_target_s: float | None
+    best_val_macro_f1: float | None
+    best_val_top1: float | None
+    test_macro_f1: float | None
+    test_top1: float | None
+    inference_latency_per_sample_s: float | None
+    inference_samples_per_s: float | None
+    parameters: int | None
+    model_size_bytes: int | None
+    status: str
+    compliance: str  # "PASS", "FAIL" or "NO LOG"
+    compliance_reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Run:
+    """A run folder read back: its result, its label, and its log path."""
+
+    label: str
+    run_dir: Path
+    result: RunResult
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / self.result.mlperf_log
+
+
+# -- reading runs ----------------------------------------------------------------------
+def _resolve_run_dir(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if path.name == RESULTS_FILE and path.is_file():
+        return path.parent
+    if not path.exists():
+        raise DataError(f"{path}: no such run folder")
+    if not (path / RESULTS_FILE).is_file():
+        raise DataError(f"{path}: not a run folder (no {RESULTS_FILE})")
+    return path
+
+
+def _labels(dirs: Sequence[Path]) -> list[str]:
+    """Short unique names: the folder name, with parents added until names differ."""
+    depth = 1
+    while True:
+        labels = ["/".join(d.resolve().parts[-depth:]) for d in dirs]
+        if len(set(labels)) == len(labels) or depth > 8:
+            return labels
+        depth += 1
+
+
+def read_runs(paths: Sequence[str | os.PathLike[str]]) -> list[Run]:
+    """Read each run folder's results.json (DataError naming the folder otherwise)."""
+    if not paths:
+        raise DataError("no run folders given")
+    dirs = [_resolve_run_dir(p) for p in paths]
+    return [
+        Run(label, d, RunResult.read(d / RESULTS_FILE)) for label, d in zip(_labels(dirs), dirs)
+    ]
+
+
+# -- derived descriptions (text only: no figure is recomputed) -------------------------
+# Deep-learning frameworks, shown first; other recorded versions (numpy, python, ...) stay
+# in results.json and the CSV/JSON output's `frameworks` field.
+FRAMEWORK_NAMES = ("torch", "pytorch-lightning", "pytorch_lightning", "lightning", "tensorflow",
+                   "keras", "jax")
+
+
+def framework_text(frameworks: dict[str, str]) -> str:
+    """`{"torch": "2.13.0", "numpy": ...}` -> "torch 2.13.0" (the DL frameworks, else all)."""
+    shown = {k: v for k, v in frameworks.items() if k.lower() in FRAMEWORK_NAMES} or frameworks
+    return ", ".join(f"{name} {version}" for name, version in shown.items()) or "unknown"
+
+
+_DEVICE_KEYS = ("device", "devices", "accelerator_name", "accelerators", "accelerator", "gpu_name",
+                "gpus", "gpu")
+_TF_DEVICE = re.compile(r"^/(?:job:[^/]*/)?(?:replica:\d+/)?(?:task:\d+/)?device:([A-Za-z]+):\d+$")
+
+
+def _device_name(value: Any) -> str:
+    """A TensorFlow device string ('/device:GPU:0') becomes its type ('GPU')."""
+    text = str(value)
+    match = _TF_DEVICE.match(text)
+    return match[1].upper() if match else text
+
+
+def device_text(hardware: dict[str, Any]) -> str:
+    """The accelerator the implementation recorded, else the CPU and its core count."""
+    for key in _DEVICE_KEYS:
+        value = hardware.get(key)
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, (list, tuple)):
+            names = [_device_name(v) for v in value]
+            uniq = sorted(set(names))
+            value = ", ".join(f"{names.count(n)}x {n}" if names.count(n) > 1 else n for n in uniq)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        text = _device_name(value)
+        if text.lower() in ("cpu", "auto") or set(text.lower().replace("x ", "").split(", ")) == {
+                "cpu"}:
+            break  # says nothing more than the CPU facts below
+        return text
+    cpu = hardware.get("processor") or "CPU"
+    cores = hardware.get("cpu_count")
+    return f"CPU {cpu} ({cores} cores)" if cores else f"CPU {cpu}"
+
+
+# -- compliance --------------------------------------------------------------------------
+ComplianceCheck = Callable[[Path], tuple[bool, list[str]]]
+
+
+def default_compliance_check(log: Path) -> tuple[bool, list[str]]:
+    """Run the STEMDL compliance check on `log`: (passed, reasons it failed)."""
+    from stemdl.compliance.checker import check_log, short_reason
+
+    report = check_log(log)
+    return bool(report.passed), [short_reason(str(r)) for r in report.reasons]
+
+
+def compliance_of(run: Run, check: ComplianceCheck | None) -> tuple[str, list[str]]:
+    if check is None:
+        return "not checked", []
+    if not run.log_path.is_file():
+        return "NO LOG", [f"{run.log_path}: no MLPerf log"]
+    passed, reasons = check(run.log_path)
+    return ("PASS" if passed else "FAIL"), list(reasons)
+
+
+# -- rows ---------------------------------------------------------------------------------
+def row_of(run: Run, check: ComplianceCheck | None = default_compliance_check) -> CompareRow:
+    """The table row of one run: figures copied from its results.json."""
+    r = run.result
+    compliance, reasons = compliance_of(run, check)
+    model = r.model_name
+    return CompareRow(
+        run=run.label,
+        run_dir=str(run.run_dir),
+        implementation=r.implementation,
+        division=r.division,
+        framework=framework_text(r.frameworks),
+        device=device_text(r.hardware),
+        frameworks=dict(r.frameworks),
+        hardware=dict(r.hardware),
+        model=model,
+        train_samples_per_s=r.train_samples_per_s,
+        eval_samples_per_s=r.eval_samples_per_s,
+        mean_epoch_time_s=r.mean_epoch_time_s,
+        epochs=len(r.epochs),
+        target_f1=r.target_f1,
+        reached_target=bool(r.reached_target),
+        time_to_target_s=r.time_to_target_s if r.reached_target else None,
+        best_val_macro_f1=r.best_val_macro_f1,
+        best_val_top1=r.best_val_top1,
+        test_macro_f1=r.test_macro_f1,
+        test_top1=r.test_top1,
+        inference_latency_per_sample_s=r.inference.get("sample_latency_mean_s"),
+        inference_samples_per_s=r.inference.get("samples_per_second"),
+        parameters=r.parameters,
+        model_size_bytes=r.model_size_bytes,
+        status=r.status,
+        compliance=compliance,
+        compliance_reasons=reasons,
+    )
+
+
+def compare_rows(
+    paths: Sequence[str | os.PathLike[str]],
+    check: ComplianceCheck | None = default_compliance_check,
+) -> tuple[list[Run], list[CompareRow]]:
+    runs = read_runs(paths)
+    return runs, [row_of(run, check) for run in runs]
+
+
+# -- formatting -----------------------------------------------------------------------------
+def format_value(row: CompareRow, name: str, kind: str) -> str:
+    """A cell's text; '-' where the run recorded nothing."""
+    value = getattr(row, name)
+    if kind == "ttt":
+        if not row.reached_target:
+            return NOT_REACHED
+        target = f" (F1 {row.target_f1:g})" if row.target_f1 is not None else ""
+        return f"{value:.1f}{target}" if value is not None else f"reached{target}"
+    if value is None:
+        return "-"
+    if kind == "text":
+        return str(value)
+    if kind == "int":
+        return str(int(value))
+    if kind == "count":
+        return f"{int(value):,}"
+    if kind == "rate":
+        return f"{value:.1f}"
+    if kind == "seconds":
+        return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+    if kind == "ms":
+        return f"{value * 1e3:.3f}"
+    if kind == "metric":
+        return f"{value:.4f}"
+    if kind == "megabytes":
+        return f"{value / 1e6:.1f}"
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+def _cells(rows: Sequence[CompareRow]) -> list[list[str]]:
+    """Transposed table: one line per figure, one column per run (fits a terminal)."""
+    return [[title] + [format_value(r, name, kind) for r in rows] for name, title, kind in COLUMNS]
+
+
+def format_text(rows: Sequence[CompareRow]) -> str:
+    """A plain aligned table, figures as rows and runs as columns."""
+    lines = _cells(rows)
+    header = ["", *(r.run for r in rows)]
+    table = [header, *lines[1:]]  # the "run" line is the header
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    out = []
+    for n, line in enumerate(table):
+        out.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                             for i, (cell, w) in enumerate(zip(line, widths))).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    out.extend(_reason_lines(rows))
+    return "\n".join(out) + "\n"
+
+
+def format_markdown(rows: Sequence[CompareRow]) -> str:
+    """A GitHub-flavoured Markdown table, figures as rows and runs as columns."""
+
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = _cells(rows)
+    out = ["| | " + " | ".join(esc(r.run) for r in rows) + " |",
+           "|---|" + "---:|" * len(rows)]
+    out += ["| " + " | ".join(esc(c) for c in line) + " |" for line in lines[1:]]
+    reasons = _reason_lines(rows)
+    if reasons:
+        out.append("")
+        out += [f"- {line.strip()}" for line in reasons[1:]]
+    return "\n".join(out) + "\n"
+
+
+def format_csv(rows: Sequence[CompareRow]) -> str:
+    """One line per run, full-precision figures (machine-readable)."""
+    buf = io.StringIO()
+    names = list(CompareRow.__dataclass_fields__)
+    writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        d = row.to_dict()
+        d["compliance_reasons"] = "; ".join(d["compliance_reasons"])
+        d["frameworks"] = json.dumps(d["frameworks"])
+        d["hardware"] = json.dumps(d["hardware"])
+        writer.writerow({k: "" if v is None else v for k, v in d.items()})
+    return buf.getvalue()
+
+
+def format_json(rows: Sequence[CompareRow]) -> str:
+    """A JSON list of rows, full-precision figures (machine-readable)."""
+    return json.dumps([r.to_dict() for r in rows], indent=2) + "\n"
+
+
+def _reason_lines(rows: Sequence[CompareRow]) -> list[str]:
+    failing = [r for r in rows if r.compliance_reasons]
+    if not failing:
+        return []
+    out = ["", "compliance problems:"]
+    for r in failing:
+        out += [f"  {r.run}: {reason}" for reason in r.compliance_reasons]
+    return out
+
+
+FORMATS: dict[str, Callable[[Sequence[CompareRow]], str]] = {
+    "text": format_text,
+    "markdown": format_markdown,
+    "csv": format_csv,
+    "json": format_json,
+}

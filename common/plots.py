@@ -1,0 +1,171 @@
+"""Plots for `stemdl compare --plot FILE.png`.
+
+`FILE.png` holds three panels: validation macro F1 against wall time since run_start,
+against epoch (one curve per run on each), and per-space-group validation F1 bars (one
+bar per run per space group, at each run's best epoch). Next to it, one heat map of the
+validation confusion matrix per run: `FILE-confusion-<run>.png`.
+
+matplotlib's object API on the Agg canvas (no pyplot, no display, no global state).
+Everything plotted is read from results.json as recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+
+from stemdl.common.compare import Run
+from stemdl.common.errors import StemdlError
+from stemdl.common.metrics import ConfusionMatrix
+
+MAX_TICK_LABELS = 40  # more space groups than this: label every k-th bar only
+ANNOTATE_UP_TO = 30  # write the count in each cell of heat maps with at most this many classes
+LOG_COLOURS_ABOVE = 20  # heat map colours on a log scale when a cell holds more samples
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write the figure as PNG atomically (tmp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        fig.savefig(tmp, format="png", dpi=110)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _f1_curve(run: Run, x_attr: str) -> tuple[list[float], list[float]]:
+    pts = [
+        (getattr(e, x_attr), e.val_macro_f1)
+        for e in run.result.epochs
+        if getattr(e, x_attr) is not None and e.val_macro_f1 is not None
+    ]
+    pts.sort()
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def comparison_figure(runs: Sequence[Run]) -> Figure:
+    """F1 vs wall time, F1 vs epoch (one Line2D per run on each), per-space-group F1 bars."""
+    fig = Figure(figsize=(13, 9), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1))
+    ax_time = fig.add_subplot(grid[0, 0])
+    ax_epoch = fig.add_subplot(grid[0, 1])
+    ax_bars = fig.add_subplot(grid[1, :])
+    colors = [f"C{i % 10}" for i in range(len(runs))]
+    targets = sorted({r.result.target_f1 for r in runs if r.result.target_f1 is not None})
+    target = f" (target {', '.join(f'{t:g}' for t in targets)})" if targets else ""
+
+    for run, color in zip(runs, colors):
+        x, y = _f1_curve(run, "wall_time_s")
+        ax_time.plot(x, y, marker="o", color=color, label=run.label)
+        x, y = _f1_curve(run, "epoch")
+        ax_epoch.plot(x, y, marker="o", color=color, label=run.label)
+    ax_time.set(xlabel="wall time since run_start (s)", ylabel="validation macro F1",
+                title=f"validation macro F1 vs wall time{target}")
+    ax_epoch.set(xlabel="epoch", ylabel="validation macro F1",
+                 title=f"validation macro F1 vs epoch{target}")
+    ax_epoch.xaxis.get_major_locator().set_params(integer=True)
+    for ax in (ax_time, ax_epoch):
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+
+    _space_group_bars(ax_bars, runs, colors)
+    return fig
+
+
+def _true_groups(run: Run) -> set[int]:
+    """Space groups with a validation sample (a class only ever predicted has F1 0: noise)."""
+    if run.result.val_confusion:
+        counts = ConfusionMatrix.from_dict(run.result.val_confusion).counts
+        return {int(g) for g in np.flatnonzero(counts.sum(axis=1))}
+    return {int(k) for k in run.result.val_per_class_f1}
+
+
+def _space_group_bars(ax, runs: Sequence[Run], colors: Sequence[str]) -> None:
+    groups = sorted(set().union(*(_true_groups(r) for r in runs))) if runs else []
+    n = max(len(runs), 1)
+    width = 0.8 / n
+    pos = np.arange(len(groups))
+    for i, (run, color) in enumerate(zip(runs, colors)):
+        f1 = run.result.val_per_class_f1
+        heights = [f1.get(str(g), 0.0) for g in groups]
+        ax.bar(pos + (i - (n - 1) / 2) * width, heights, width=width, color=color,
+               label=run.label)
+    step = max(1, int(np.ceil(len(groups) / MAX_TICK_LABELS)))
+    ax.set_xticks(pos[::step], [str(g) for g in groups[::step]], rotation=90, fontsize="small")
+    ax.set_xlim(-0.6, max(len(groups) - 0.4, 0.6))
+    ax.set_ylim(0, 1.0)
+    ax.set(xlabel="space group (those with validation samples)",
+           ylabel="validation F1 (best epoch)", title="per-space-group validation F1")
+    ax.grid(axis="y", alpha=0.3)
+    if runs:
+        ax.legend(loc="upper right", fontsize="small")
+
+
+def confusion_figure(run: Run) -> Figure | None:
+    """Heat map of the run's validation confusion matrix (best epoch), classes present only.
+
+    None when the run recorded no confusion matrix.
+    """
+    data = run.result.val_confusion
+    if not data:
+        return None
+    cm = ConfusionMatrix.from_dict(data)
+    present = np.flatnonzero(cm.present())
+    counts = cm.counts[np.ix_(present, present)]
+    size = min(14.0, 4.0 + 0.08 * len(present))
+    fig = Figure(figsize=(size + 1.5, size), layout="constrained")
+    ax = fig.add_subplot()
+    shown = np.ma.masked_equal(counts, 0)
+    vmax = max(int(counts.max()) if counts.size else 1, 1)
+    log = vmax > LOG_COLOURS_ABOVE
+    norm = LogNorm(vmin=1, vmax=vmax) if log else Normalize(vmin=0, vmax=vmax)
+    image = ax.imshow(shown, cmap="viridis", norm=norm, interpolation="nearest", aspect="equal")
+    if len(present) <= ANNOTATE_UP_TO:
+        for (t, p), c in np.ndenumerate(counts):
+            if c:
+                ax.text(p, t, str(c), ha="center", va="center", fontsize="x-small",
+                        color="white" if norm(c) < 0.6 else "black")
+    step = max(1, int(np.ceil(len(present) / MAX_TICK_LABELS)))
+    ticks = np.arange(len(present))[::step]
+    labels = [str(g) for g in present[::step]]
+    ax.set_xticks(ticks, labels, rotation=90, fontsize="small")
+    ax.set_yticks(ticks, labels, fontsize="small")
+    ax.set(xlabel="predicted space group", ylabel="true space group",
+           title=f"{run.label}: validation confusion ({cm.total} samples, "
+                 f"macro F1 {cm.macro_f1():.3f}, top-1 {cm.top1():.3f})")
+    fig.colorbar(image, ax=ax, label="samples" + (" (log scale)" if log else "") +
+                 "; empty cells blank")
+    return fig
+
+
+def confusion_path(plot_path: Path, run: Run) -> Path:
+    """`FILE.png` -> `FILE-confusion-<run label, made file-safe>.png`."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run.label).strip("_") or "run"
+    return plot_path.with_name(f"{plot_path.stem}-confusion-{safe}.png")
+
+
+def write_plots(runs: Sequence[Run], path: str | os.PathLike[str]) -> list[Path]:
+    """Write the comparison figure to `path` and one confusion heat map per run next to it.
+
+    Returns the paths written, the comparison figure first.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise StemdlError(f"{path}: the plot file must end in .png")
+    written = [_save(comparison_figure(runs), path)]
+    for run in runs:
+        fig = confusion_figure(run)
+        if fig is not None:
+            written.append(_save(fig, confusion_path(path, run)))
+    return written

@@ -1,0 +1,172 @@
+"""`stemdl compare`: table figures equal the runs' files; plots are valid PNGs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from matplotlib.lines import Line2D
+from PIL import Image
+
+from stemdl.commands import compare as compare_cmd
+from stemdl.common import compare
+from stemdl.common.errors import DataError
+from stemdl.common.plots import comparison_figure, confusion_path, write_plots
+from stemdl.common.results import RunResult
+from tests.compare.fixtures import make_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    make_run(root / "stfc", "stfc", [2, 5, 8], seed=0)  # reaches F1 1.0 > target
+    make_run(root / "ornl", "ornl", [1, 3], seed=1)  # never reaches the target
+    return root / "stfc", root / "ornl"
+
+
+def test_rows_copy_the_figures_of_results_json(two_runs):
+    runs, rows = compare.compare_rows(two_runs)
+    assert [r.run for r in rows] == ["stfc", "ornl"]
+    for run_dir, row in zip(two_runs, rows):
+        data = json.loads((run_dir / "results.json").read_text())
+        assert row.implementation == data["implementation"]
+        for name in ("train_samples_per_s", "eval_samples_per_s", "mean_epoch_time_s",
+                     "best_val_macro_f1", "best_val_top1", "test_macro_f1", "test_top1",
+                     "parameters", "model_size_bytes", "status", "division", "target_f1"):
+            assert getattr(row, name) == data[name], name
+        assert row.inference_latency_per_sample_s == data["inference"]["sample_latency_mean_s"]
+        assert row.inference_samples_per_s == data["inference"]["samples_per_second"]
+        assert row.epochs == len(data["epochs"])
+        for name, version in data["frameworks"].items():
+            assert f"{name} {version}" in row.framework
+        assert row.compliance == "PASS" and row.compliance_reasons == []
+    stfc, ornl = rows
+    assert stfc.reached_target and stfc.time_to_target_s == json.loads(
+        (two_runs[0] / "results.json").read_text())["time_to_target_s"]
+    assert not ornl.reached_target and ornl.time_to_target_s is None
+
+
+def test_text_and_markdown_tables_show_the_files_figures(two_runs, capsys):
+    _, rows = compare.compare_rows(two_runs)
+    results = [RunResult.read(d) for d in two_runs]
+    text = compare.format_text(rows)
+    lines = {line.split("  ")[0]: line for line in text.splitlines()}
+    f1_line = lines["best val macro F1"].split()
+    assert f1_line[-2:] == [f"{r.best_val_macro_f1:.4f}" for r in results]
+    assert lines["test macro F1"].split()[-2:] == [f"{r.test_macro_f1:.4f}" for r in results]
+    assert lines["time to target F1 (s)"].endswith(compare.NOT_REACHED)
+    assert f"{results[0].time_to_target_s:.1f} (F1 0.9)" in lines["time to target F1 (s)"]
+    assert lines["compliance"].split()[-2:] == ["PASS", "PASS"]
+    assert lines["parameters"].split()[-2:] == [f"{r.parameters:,}" for r in results]
+    lat = [f"{r.inference['sample_latency_mean_s'] * 1e3:.3f}" for r in results]
+    assert lines["inference latency/sample (ms)"].split()[-2:] == lat
+
+    md = compare.format_markdown(rows)
+    assert md.splitlines()[0] == "| | stfc | ornl |"
+    assert f"| best val top-1 | {results[0].best_val_top1:.4f} | {results[1].best_val_top1:.4f} |" in md
+
+    # the command prints the same table
+    code = compare_cmd.run(_args(two_runs))
+    assert code == 0 and capsys.readouterr().out == text
+
+
+def _args(run_dirs, fmt="text", plot=None, no_compliance=False):
+    import argparse
+
+    return argparse.Namespace(run_dirs=[str(d) for d in run_dirs], format=fmt, plot=plot,
+                              no_compliance=no_compliance)
+
+
+def test_csv_and_json_are_full_precision(two_runs, capsys):
+    _, rows = compare.compare_rows(two_runs)
+    results = [RunResult.read(d) for d in two_runs]
+    records = json.loads(compare.format_json(rows))
+    assert [r["best_val_macro_f1"] for r in records] == [r.best_val_macro_f1 for r in results]
+    assert [r["train_samples_per_s"] for r in records] == [r.train_samples_per_s for r in results]
+    assert records[1]["time_to_target_s"] is None and records[1]["reached_target"] is False
+    table = list(csv.DictReader(io.StringIO(compare.format_csv(rows))))
+    assert [float(r["eval_samples_per_s"]) for r in table] == [r.eval_samples_per_s for r in results]
+    assert [int(r["parameters"]) for r in table] == [r.parameters for r in results]
+    assert table[1]["time_to_target_s"] == "" and table[0]["compliance"] == "PASS"
+    compare_cmd.run(_args(two_runs, fmt="json"))
+    assert json.loads(capsys.readouterr().out) == records
+
+
+def test_compliance_failure_and_missing_log_are_reported(two_runs, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(two_runs[0], bad)
+    log = bad / "mlperf.log"
+    log.write_text("".join(line for line in log.read_text().splitlines(keepends=True)
+                           if '"key": "run_stop"' not in line))
+    nolog = tmp_path / "nolog"
+    shutil.copytree(two_runs[1], nolog)
+    (nolog / "mlperf.log").unlink()
+    _, rows = compare.compare_rows([bad, nolog])
+    assert rows[0].compliance == "FAIL" and any("run_stop" in r for r in rows[0].compliance_reasons)
+    assert rows[1].compliance == "NO LOG"
+    text = compare.format_text(rows)
+    assert "compliance problems:" in text and "FAIL" in text
+
+
+def test_bad_run_folders_are_one_line_errors(tmp_path):
+    with pytest.raises(DataError, match="no such run folder"):
+        compare.read_runs([tmp_path / "missing"])
+    with pytest.raises(DataError, match="not a run folder"):
+        compare.read_runs([tmp_path])
+
+
+def test_labels_are_unique(tmp_path):
+    for parent in ("a", "b"):
+        make_run(tmp_path / parent / "stfc", "stfc", [1])
+    runs = compare.read_runs([tmp_path / "a" / "stfc", tmp_path / "b" / "stfc"])
+    assert [r.label for r in runs] == ["a/stfc", "b/stfc"]
+
+
+def test_device_text():
+    assert compare.device_text({"device": "NVIDIA H100", "cpu_count": 16}) == "NVIDIA H100"
+    assert compare.device_text({"gpus": ["A100", "A100"]}) == "2x A100"
+    assert compare.device_text({"device": "cpu", "processor": "x86_64", "cpu_count": 2}) == (
+        "CPU x86_64 (2 cores)")
+
+
+def test_plot_is_a_png_with_one_curve_per_run(two_runs, tmp_path):
+    runs = compare.read_runs(two_runs)
+    fig = comparison_figure(runs)
+    ax_time, ax_epoch, ax_bars = fig.axes[:3]
+    for ax in (ax_time, ax_epoch):
+        lines = [a for a in ax.get_children() if isinstance(a, Line2D) and
+                 not a.get_label().startswith("_")]
+        assert [line.get_label() for line in lines] == ["stfc", "ornl"]
+    # F1 vs epoch curves hold exactly the recorded points
+    for line, run in zip(ax_epoch.get_lines(), runs):
+        assert list(line.get_ydata()) == [e.val_macro_f1 for e in run.result.epochs]
+        assert list(line.get_xdata()) == [e.epoch for e in run.result.epochs]
+    # bars: one container per run, one bar per space group with validation samples
+    assert len(ax_bars.containers) == 2
+    assert all(len(c.patches) == 6 for c in ax_bars.containers)  # 1, 2, 3, 14, 62, 225
+
+    out = tmp_path / "cmp.png"
+    written = write_plots(runs, out)
+    assert written == [out, *(confusion_path(out, r) for r in runs)]
+    for path in written:
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        with Image.open(path) as img:
+            img.verify()
+    with Image.open(out) as img:
+        assert img.size[0] > 800 and np.asarray(img.convert("L")).std() > 0
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_plot_through_the_command(two_runs, tmp_path, capsys):
+    out = tmp_path / "sub" / "plot.png"
+    assert compare_cmd.run(_args(two_runs, plot=str(out), no_compliance=True)) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    assert (tmp_path / "sub" / "plot-confusion-ornl.png").is_file()
+    assert "not checked" in capsys.readouterr().out

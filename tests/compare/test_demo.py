@@ -1,0 +1,89 @@
+"""`stemdl demo`: completeness checks, and the whole pipeline at CI size (--preset tiny)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from stemdl.cli import main
+from stemdl.common.demo import SIZES, Demo, run_is_complete
+from stemdl.common.errors import StemdlError
+from tests.compare.fixtures import make_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_is_complete_checks_status_epochs_and_log(tmp_path):
+    run = tmp_path / "run"
+    make_run(run, "stfc", [1, 2])
+    assert run_is_complete(run, epochs=2) is None
+    assert "2 of 3 epochs" in run_is_complete(run, epochs=3)
+
+    data = json.loads((run / "results.json").read_text())
+    data["status"] = "running"  # killed after an evaluation
+    (run / "results.json").write_text(json.dumps(data))
+    assert "not finished" in run_is_complete(run, epochs=2)
+
+    data["status"] = "aborted"
+    (run / "results.json").write_text(json.dumps(data))
+    log = run / "mlperf.log"
+    log.write_text("".join(x for x in log.read_text().splitlines(True) if "run_stop" not in x))
+    assert "no run_stop" in run_is_complete(run, epochs=2)
+    assert "no such results file" in run_is_complete(tmp_path / "nothing", epochs=1)
+
+
+def test_shrunk_recipes_are_open_division_and_say_so(tmp_path):
+    demo = Demo(tmp_path, size="demo")
+    for impl in ("stfc", "ornl"):
+        cfg = demo.train_config(impl)
+        assert cfg["division"] == "open" and cfg["resnet"] == SIZES["demo"].resnet
+        assert "ResNet-50 -> ResNet-18" in SIZES["demo"].shrink_notes(impl)
+    assert demo.train_config("ornl")["warmup_epochs"] == SIZES["demo"].warmup_epochs
+    with pytest.raises(StemdlError, match="unknown demo preset"):
+        Demo(tmp_path, size="huge")
+
+
+@pytest.mark.slow
+def test_tiny_demo_end_to_end_then_reuses_everything(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "open division: the closed STFC recipe shrunk for a 2-core demo" in text
+    assert "open division: the closed ORNL recipe shrunk for a 2-core demo" in text
+    for impl in ("stfc", "ornl"):
+        assert f"{impl}: {out / 'runs' / impl / 'mlperf.log'}: compliance PASS" in text
+        assert run_is_complete(out / "runs" / impl, epochs=SIZES["tiny"].epochs) is None
+    assert "best val macro F1" in text and f"plot: {out / 'compare.png'}" in text
+    rows = json.loads((out / "compare.json").read_text())
+    assert [r["implementation"] for r in rows] == ["stfc", "ornl"]
+    assert all(r["compliance"] == "PASS" and r["model"] == "resnet18" for r in rows)
+    for name in ("compare.png", "compare-confusion-stfc.png", "compare-confusion-ornl.png"):
+        path = out / name
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        with Image.open(path) as img:
+            img.verify()
+
+    # a second run reuses every stage (nothing is trained again) and prints the same table
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished stage was run again")
+
+    monkeypatch.setattr(Demo, "_stemdl", no_training)
+    assert main(["demo", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
+    again = capsys.readouterr().out
+    assert again.count("reusing") == 4 and "reused: simulate, preprocess, train-stfc, train-ornl" in again
+
+    # an incomplete run (killed after an evaluation) is trained again; the rest is reused
+    results = out / "runs" / "stfc" / "results.json"
+    finished = results.read_text()
+    results.write_text(json.dumps({**json.loads(finished), "status": "running"}))
+    trained = []
+
+    def fake_train(self, impl, cfg):
+        trained.append(impl)
+        results.write_text(finished)
+
+    monkeypatch.setattr(Demo, "_train", fake_train)
+    assert main(["demo", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
+    assert trained == ["stfc"] and "earlier output is incomplete" in capsys.readouterr().out
