@@ -41,3 +41,12 @@ def open_checked(root: str | Path | None, split: str, key: str, limit: int | Non
             f"{root}: the {split} split holds {classes} classes, fewer than the {min_classes} asked"
         )
     return reader
+
+
+def open_optional(root: str | Path | None, split: str) -> SampleReader | None:
+    """A checked reader for `split` if `root` holds it, else None (test/inference are optional)."""
+    from stemdl.common.readers import list_splits
+
+    if root is None or not Path(root).exists() or split not in list_splits(root):
+        return None
+    return open_checked(root, split, f"{split}_dir")

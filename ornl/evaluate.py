@@ -87,11 +87,19 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
         raise StemdlError(f"{path}: corrupt or incompatible checkpoint ({first[:200]})") from None
     trainer = Trainer(strategy, worker_info(strategy), model, None, seed=cfg.seed,
                       per_replica_batch=batch, eval_batch=batch, progress=False)
+    return time_inference(trainer, reader, batch, cfg.seed)
+
+
+def time_inference(trainer, reader, batch: int, seed: int):
+    """(macro F1, top-1, latency summary) of `reader` on this process, timing each forward
+    pass of a batch of stacks (3 patterns each, logits averaged): the inference figures of
+    results.json. Data loading is not timed; one untimed batch traces the graph first."""
+    from stemdl.common.metrics import ConfusionMatrix
+    from stemdl.ornl import pipeline
+
     trainer.evaluate(pipeline.FirstN(reader, min(len(reader), batch)))  # trace once, untimed
     meter = LatencyMeter()
-    opts = pipeline.PipelineOptions(seed=cfg.seed, per_replica_batch=batch)
-    from stemdl.common.metrics import ConfusionMatrix
-
+    opts = pipeline.PipelineOptions(seed=seed, per_replica_batch=batch)
     confusion = ConfusionMatrix()
     for _, stacks, labels in pipeline.eval_dataset(reader, opts):
         t0 = time.perf_counter()

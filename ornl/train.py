@@ -206,6 +206,7 @@ def _train(cfg: OrnlConfig, train, val, division: str) -> RunResult:
         if kill_after and epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
     recorder.run_stop()
+    after = _test_and_inference(cfg, trainer, info)
     latest = ckpt.latest()
     variables = model.weights
     result = recorder.finish(
@@ -219,9 +220,28 @@ def _train(cfg: OrnlConfig, train, val, division: str) -> RunResult:
         parameters=trainable_parameters(model),
         model_size_bytes=int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,
+        **after,
     )
     barrier(strategy)
     return result
+
+
+def _test_and_inference(cfg: OrnlConfig, trainer, info) -> dict:
+    """After training, as upstream: whole-set F1/top-1 of the test split (all workers), and
+    inference latency on the inference split, else the test split (chief only)."""
+    from stemdl.ornl.data import open_optional
+    from stemdl.ornl.evaluate import time_inference
+
+    fields: dict = {}
+    test = open_optional(cfg.split_dir("test"), "test")
+    if test is not None:
+        confusion = trainer.evaluate(test).confusion
+        fields.update(test_macro_f1=confusion.macro_f1(), test_top1=confusion.top1())
+    timed = open_optional(cfg.split_dir("inference"), "inference") or test
+    if timed is not None and info.is_chief and info.num_workers == 1:
+        batch = cfg.eval_batch_size or cfg.batch_size
+        fields["inference"] = time_inference(trainer, timed, batch, cfg.seed)[2]
+    return fields
 
 
 def _save_predictions(run_dir: Path, task_id: int, out) -> None:

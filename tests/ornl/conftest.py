@@ -27,8 +27,9 @@ def write_npz_split(folder: Path, reader: MemoryReader) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
-    """training/ (48 samples) and validation/ (24 samples), 3 separable classes, 32 px."""
+    """training/ (48), validation/ (24) and testing/ (12 samples), 3 separable classes, 32 px."""
     root = tmp_path_factory.mktemp("ornl-data")
     write_npz_split(root / "training", MemoryReader(48, seed=0))
     write_npz_split(root / "validation", MemoryReader(24, seed=1, split="val"))
+    write_npz_split(root / "testing", MemoryReader(12, seed=2, split="test"))
     return root

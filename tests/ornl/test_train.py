@@ -56,6 +56,9 @@ def test_run_folder_is_complete(straight_run):
     assert result.status in ("success", "aborted") and result.run_time_s > 0
     assert result.train_samples == 48 and result.eval_samples == 24 and result.global_batch_size == 8
     assert (straight_run / "checkpoints" / "ckpt-2.index").exists()
+    # test and inference phases after training, as in the STFC implementation
+    assert 0.0 <= result.test_macro_f1 <= 1.0 and 0.0 <= result.test_top1 <= 1.0
+    assert result.inference["samples"] == 12 and result.inference["sample_latency_mean_s"] > 0
     assert list((straight_run / "tensorboard").glob("events.out.tfevents.*"))
     keys = [e["key"] for e in _events(straight_run / "mlperf.log")]
     for key in ("submission_org", "submission_division", "submission_status", "submission_platform",
