@@ -206,6 +206,7 @@ class Demo:
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault("STEMDL_PROGRESS_INTERVAL", "15")  # children's output is piped: lines
         return env
 
     def _stemdl(self, stage: str, args: Sequence[str]) -> None:

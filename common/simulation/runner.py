@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from stemdl.common.errors import StemdlError
+from stemdl.common.progress import progress as progress_bar
 from stemdl.common.ranks import share
 from stemdl.common.simulation.plan import SPLITS, MaterialSpec, Plan
 from stemdl.common.simulation.writer import MANIFEST, WORK, RankWork, SampleRecord, write_json
@@ -157,17 +157,8 @@ def run(
     todo = [spec for spec in mine if not work.finished(spec.index)]
     seconds: Counter[str] = Counter()
     start = time.perf_counter()
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=len(mine),
-        initial=len(mine) - len(todo),
-        unit="material",
-        desc=f"simulate rank {rank}/{world}",
-        disable=None if progress is None else not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(len(mine), f"simulate rank {rank}/{world}", "material",
+                       initial=len(mine) - len(todo), enabled=progress)
     failed = 0
     try:
         for result in _results(todo, plan, device, workers):
