@@ -16,7 +16,7 @@ else
   TORCH  := torch==2.13.0
 endif
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean containers containers-smoke
 
 install: $(STAMP)
 
@@ -46,3 +46,12 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .benchmarks
 
+# Container images (OCI + Apptainer SIF) of both implementations; see docs/CONTAINERS.md.
+# Base images, engine and variant: containers/build.sh's environment (BASE_IMAGE=..., VARIANT=cpu).
+containers: $(STAMP)
+	containers/build.sh all all
+
+# Real build-and-run smoke test (root, a few minutes): CPU images from a local debootstrapped
+# base, one epoch on tiny simulated data in podman and in apptainer, F1 and compliance.
+containers-smoke: $(STAMP)
+	containers/smoke.sh
