@@ -44,3 +44,26 @@ class SampleReader(Protocol):
     def image_shape(self) -> tuple[int, int, int]:
         """Shape of one stack, e.g. (3, 128, 128)."""
         ...
+
+
+class FirstN:
+    """The first `n` samples of a reader (config keys train_samples / eval_samples)."""
+
+    def __init__(self, reader: SampleReader, n: int) -> None:
+        self._reader, self._n = reader, int(n)
+        self.layout, self.split = reader.layout, reader.split
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: int) -> Sample:
+        return self._reader[range(self._n)[index]]
+
+    def labels(self) -> np.ndarray:
+        return self._reader.labels()[: self._n]
+
+    def materials(self) -> list[str]:
+        return self._reader.materials()[: self._n]
+
+    def image_shape(self) -> tuple[int, int, int]:
+        return self._reader.image_shape()

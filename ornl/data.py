@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from stemdl.common.errors import DataError, StemdlError
-from stemdl.common.samples import SampleReader
+from stemdl.common.samples import FirstN, SampleReader
 from stemdl.common.workload import INPUT_IMAGE_SIZE, MAX_LABEL, MIN_LABEL
-from stemdl.ornl.pipeline import FirstN
 
 
 def open_checked(root: str | Path | None, split: str, key: str, limit: int | None = None,

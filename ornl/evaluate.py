@@ -95,9 +95,10 @@ def time_inference(trainer, reader, batch: int, seed: int):
     pass of a batch of stacks (3 patterns each, logits averaged): the inference figures of
     results.json. Data loading is not timed; one untimed batch traces the graph first."""
     from stemdl.common.metrics import ConfusionMatrix
+    from stemdl.common.samples import FirstN
     from stemdl.ornl import pipeline
 
-    trainer.evaluate(pipeline.FirstN(reader, min(len(reader), batch)))  # trace once, untimed
+    trainer.evaluate(FirstN(reader, min(len(reader), batch)))  # trace once, untimed
     meter = LatencyMeter()
     opts = pipeline.PipelineOptions(seed=seed, per_replica_batch=batch)
     confusion = ConfusionMatrix()

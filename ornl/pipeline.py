@@ -20,8 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from stemdl.common.errors import DataError
-from stemdl.common.samples import SampleReader
-from stemdl.common.workload import CLIP_MAX, INPUT_IMAGE_SIZE, LOG_FLOOR, LOG_SCALE
+from stemdl.common.model_input import input_size, model_input
+from stemdl.common.samples import (
+    FirstN,  # noqa: F401  (re-exported for callers)
+    SampleReader,
+)
+from stemdl.common.workload import CLIP_MAX
 from stemdl.ornl import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -45,25 +49,13 @@ class PipelineOptions:
 
 def image_size(reader: SampleReader) -> int:
     """Side of the network input for this reader (raw stacks are reduced to 128)."""
-    _, h, w = reader.image_shape()
-    if reader.layout == "raw" and h > INPUT_IMAGE_SIZE:
-        return INPUT_IMAGE_SIZE
-    return int(h)
+    return input_size(reader.layout, int(reader.image_shape()[-1]))
 
 
-def preprocess_raw(stack: tf.Tensor) -> tf.Tensor:
-    """The preprocessor's transform of a raw (3, H, W) stack, as TF ops."""
-    x = tf.math.log(tf.maximum(stack, 1e-30))
-    x = (tf.maximum(x, LOG_FLOOR) - LOG_FLOOR) * LOG_SCALE
-    x = tf.clip_by_value(x, 0.0, CLIP_MAX)
-    size = x.shape[-1]  # static: the reader map sets the stack's shape
-    if size is None or size <= INPUT_IMAGE_SIZE:
-        return x
-    if size % INPUT_IMAGE_SIZE:
-        raise DataError(f"raw patterns of {size} px cannot be block-averaged to {INPUT_IMAGE_SIZE}")
-    factor = size // INPUT_IMAGE_SIZE
-    x = tf.nn.avg_pool2d(x[:, :, :, None], ksize=factor, strides=factor, padding="VALID")
-    return x[:, :, :, 0]
+def _input_shape(reader: SampleReader) -> tuple[int, int, int]:
+    channels = reader.image_shape()[0]
+    size = image_size(reader)
+    return (channels, size, size)
 
 
 def _reader_map(reader: SampleReader, shape: tuple[int, int, int]):
@@ -71,15 +63,13 @@ def _reader_map(reader: SampleReader, shape: tuple[int, int, int]):
 
     def load(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sample = reader[int(index)]
-        return np.asarray(sample.stack, dtype=np.float32), np.int32(sample.label)
+        return model_input(sample.stack, reader.layout), np.int32(sample.label)
 
     def fn(index: tf.Tensor):
         stack, label = tf.numpy_function(load, [index], (tf.float32, tf.int32), stateful=False)
         stack.set_shape(shape)
         label.set_shape([])
-        if reader.layout == "raw":
-            stack = preprocess_raw(stack)
-        return index, stack / CLIP_MAX, label
+        return index, stack / CLIP_MAX, label  # the ORNL recipe feeds [0, 1]
 
     return fn
 
@@ -100,7 +90,7 @@ def steps_per_epoch(n: int, opts: PipelineOptions) -> int:
 def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf.data.Dataset:
     """Batches of (images (b, H, W, 1), labels (b,)) for one epoch of one pipeline."""
     indices = train_indices(len(reader), epoch, opts)
-    load = _reader_map(reader, tuple(reader.image_shape()))
+    load = _reader_map(reader, _input_shape(reader))
     seed, p = opts.seed, opts.random_erasing_p
 
     def augment_fn(index, stack, label):
@@ -125,7 +115,7 @@ def eval_indices(n: int, opts: PipelineOptions) -> np.ndarray:
 
 def eval_dataset(reader: SampleReader, opts: PipelineOptions) -> tf.data.Dataset:
     """Batches of (index (b,), stacks (b, 3, H, W, 1), labels (b,)); last batch may be short."""
-    load = _reader_map(reader, tuple(reader.image_shape()))
+    load = _reader_map(reader, _input_shape(reader))
     ds = tf.data.Dataset.from_tensor_slices(eval_indices(len(reader), opts))
     ds = ds.map(load, num_parallel_calls=opts.parallel or AUTOTUNE, deterministic=True)
     ds = ds.map(lambda i, s, y: (i, s[..., None], y))
@@ -139,26 +129,3 @@ def _options() -> tf.data.Options:
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     options.deterministic = True
     return options
-
-
-class FirstN:
-    """The first `n` samples of a reader (config keys train_samples / eval_samples)."""
-
-    def __init__(self, reader: SampleReader, n: int) -> None:
-        self._reader, self._n = reader, int(n)
-        self.layout, self.split = reader.layout, reader.split
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, index: int):
-        return self._reader[range(self._n)[index]]
-
-    def labels(self) -> np.ndarray:
-        return self._reader.labels()[: self._n]
-
-    def materials(self) -> list[str]:
-        return self._reader.materials()[: self._n]
-
-    def image_shape(self) -> tuple[int, int, int]:
-        return self._reader.image_shape()

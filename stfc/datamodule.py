@@ -19,11 +19,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.layouts import canonical_split, check_folder
+from stemdl.common.model_input import model_input
 from stemdl.common.samples import SampleReader
 
 
 class ReaderDataset(Dataset):
-    """A SampleReader as a map-style torch Dataset: (stack float32 (3,H,W), label int64).
+    """A SampleReader as a map-style torch Dataset: (network input float32 (3,H,W) in
+    [0, 255], label int64); raw stacks are preprocessed on the fly (`common.model_input`).
 
     `__getitems__` fetches a whole batch through the reader's `read_batch` where it has
     one (one HDF5 slice instead of `batch` reads); `collate` accepts both forms.
@@ -38,7 +40,7 @@ class ReaderDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         sample = self.reader[int(self.indices[i])]
-        return torch.from_numpy(sample.stack), int(sample.label)
+        return torch.from_numpy(model_input(sample.stack, self.reader.layout)), int(sample.label)
 
     def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.indices[np.asarray(items, dtype=np.int64)]
@@ -49,6 +51,7 @@ class ReaderDataset(Dataset):
             samples = [self.reader[int(i)] for i in idx]
             stacks = np.stack([s.stack for s in samples])
             labels = np.array([s.label for s in samples])
+        stacks = model_input(stacks, self.reader.layout)
         return (torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)),
                 torch.from_numpy(np.asarray(labels, dtype=np.int64)))
 

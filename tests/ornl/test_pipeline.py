@@ -104,9 +104,20 @@ def test_raw_layout_is_preprocessed_like_the_preprocessor(tmp_path):
         seed=0, per_replica_batch=2))))
     expected = transform_stack(reader[0].stack, 32) / 255.0
     np.testing.assert_allclose(stacks.numpy()[0, ..., 0], expected, atol=1e-4)
-    big = np.random.default_rng(0).uniform(0, 1e-3, (3, 256, 256)).astype(np.float32)
-    got = pipeline.preprocess_raw(tf.constant(big)).numpy()
-    np.testing.assert_allclose(got, transform_stack(big, 128), atol=1e-3)
+    assert pipeline.image_size(reader) == 32
+
+
+def test_raw_512_is_reduced_to_128_like_the_preprocessor(tmp_path):
+    from stemdl.common.readers import open_split
+    from tests.data.fixtures import write_raw_folder
+
+    write_raw_folder(tmp_path, materials={"train": 1, "dev": 1}, energies=1, size=512)
+    reader = open_split(tmp_path, "train")
+    assert pipeline.image_size(reader) == 128
+    _, stacks, _ = next(iter(pipeline.eval_dataset(reader, pipeline.PipelineOptions(
+        seed=0, per_replica_batch=1))))
+    expected = transform_stack(reader[0].stack, 128) / 255.0
+    np.testing.assert_allclose(stacks.numpy()[0, ..., 0], expected, atol=1e-5)
 
 
 def test_warmup_is_linear_from_lr_over_epochs_then_constant():

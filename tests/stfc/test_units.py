@@ -119,3 +119,21 @@ def test_layout_from_launcher_environment() -> None:
     assert resolve_layout("cpu", None, 1, env={}).world_size == 1
     assert env_rank(2, {"LOCAL_RANK": "1", "NODE_RANK": "1"}) == 3
     assert env_rank(1, {"SLURM_PROCID": "5"}) == 5 and env_rank(1, {}) == 0
+
+
+def test_raw_stacks_reach_the_network_through_the_documented_transform(tmp_path) -> None:
+    """A raw folder trains on the same values as its preprocessed copy (not on intensities)."""
+    from stemdl.common.preprocess import transform_stack
+    from stemdl.common.readers import open_split
+    from stemdl.stfc.datamodule import ReaderDataset
+    from tests.data.fixtures import write_raw_folder
+
+    write_raw_folder(tmp_path, materials={"train": 2, "dev": 1}, size=32)
+    reader = open_split(tmp_path, "train")
+    dataset = ReaderDataset(reader)
+    x, label = dataset[0]
+    np.testing.assert_allclose(x.numpy(), transform_stack(reader[0].stack, 32), rtol=1e-6)
+    assert label == reader[0].label and float(x.max()) <= 255.0
+    batch, labels = dataset.__getitems__([0, 1])
+    np.testing.assert_allclose(batch[0].numpy(), x.numpy())
+    assert list(labels.numpy()) == [reader[0].label, reader[1].label]
