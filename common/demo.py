@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
 from stemdl.common.workload import RECIPES
@@ -112,12 +113,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
 
 def _workers() -> int:
     """Processes for simulate/preprocess: the cores this process may use, at most 2.
@@ -198,7 +193,7 @@ class Demo:
         return stamp.get("params") == params
 
     def _write_stamp(self, stage: str, params: dict[str, Any], seconds: float) -> None:
-        _write_atomic(self._stamp_path(stage), json.dumps(
+        write_text_atomic(self._stamp_path(stage), json.dumps(
             {"params": params, "seconds": seconds, "finished": _now()}, indent=1) + "\n")
 
     # -- child processes ------------------------------------------------------------------
@@ -362,7 +357,7 @@ class Demo:
         if run_dir.exists():
             shutil.rmtree(run_dir)  # incomplete or stale: start the run afresh
         config = self.out / "configs" / f"{impl}.yaml"
-        _write_atomic(config, yaml.safe_dump(cfg, sort_keys=False))
+        write_text_atomic(config, yaml.safe_dump(cfg, sort_keys=False))
         self._stemdl(f"train-{impl}", ["train", impl, "--config", config])
 
     def _compare(self, report: DemoReport) -> None:
@@ -377,9 +372,9 @@ class Demo:
             log = Path(row.run_dir) / MLPERF_LOG_FILE
             self.echo(f"    {row.run}: {log}: compliance {row.compliance} ({row.division} division)")
         report.table = compare.format_text(rows)
-        _write_atomic(self.out / "compare.txt", report.table)
-        _write_atomic(self.out / "compare.md", compare.format_markdown(rows))
-        _write_atomic(self.out / "compare.json", compare.format_json(rows))
+        write_text_atomic(self.out / "compare.txt", report.table)
+        write_text_atomic(self.out / "compare.md", compare.format_markdown(rows))
+        write_text_atomic(self.out / "compare.json", compare.format_json(rows))
         report.plots = write_plots(runs, self.plot_path)
 
 

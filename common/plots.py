@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
+from stemdl.common.atomic import write_atomic
 from stemdl.common.compare import Run
 from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
@@ -32,14 +33,8 @@ LOG_COLOURS_ABOVE = 20  # heat map colours on a log scale when a cell holds more
 
 def _save(fig: Figure, path: Path) -> Path:
     """Write the figure as PNG atomically (tmp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     return path
 
 

@@ -21,10 +21,8 @@ sample once: O(N) overall.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from stemdl.common.atomic import write_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.layouts import PACKED_MANIFEST, RAW, RAW_FILE_RE, detect_layout, raw_split_files
 from stemdl.common.progress import progress as progress_bar
@@ -189,22 +188,6 @@ def plan(raw: Path, out: Path, fmt: str, size: int) -> tuple[list[Task], list[st
                 chunk = tuple(names[start : start + PART_SAMPLES])
                 tasks.append(Task(src, out / disk, rank_tag, part, chunk, fmt, size))
     return tasks, bad_files
-
-
-# --- writing (atomic: temp file in the same folder, then os.replace) ------------
-def _tmp(path: Path) -> Path:
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call write(tmp) then rename tmp to path; a failure leaves no file at path."""
-    tmp = _tmp(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def npz_name(task: Task, group: str) -> str:

@@ -61,7 +61,8 @@ def parse_space_group(value: object) -> int:
     return label
 
 
-def _text(value: object) -> str:
+def attr_text(value: object) -> str:
+    """An HDF5 attribute as text: bytes, numpy bytes, 1-element arrays or anything else."""
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(()).item()
     if isinstance(value, bytes | np.bytes_):
@@ -76,7 +77,7 @@ def material_of(name: str, attrs: h5py.AttributeManager) -> str:
     material in two split files must compare equal for the split check.
     """
     if "material" in attrs:
-        return _text(attrs["material"])
+        return attr_text(attrs["material"])
     match = GROUP_RE.match(name)
     return match["material"] if match else name
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import DataError
 
 SCHEMA_VERSION = 1
@@ -90,12 +91,8 @@ class RunResult:
 
     def write(self, run_dir: str | os.PathLike[str]) -> Path:
         """Write `run_dir/results.json` atomically; returns its path."""
-        path = Path(run_dir) / RESULTS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(Path(run_dir) / RESULTS_FILE,
+                                 json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:

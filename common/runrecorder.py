@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from stemdl.common.atomic import write_text_atomic
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.mllog import Keys, MLPerfLogger
 from stemdl.common.results import MLPERF_LOG_FILE, EpochRecord, RunResult
@@ -218,6 +219,4 @@ def truncate_log_after_epoch(path: Path, epoch: int) -> None:
             continue
         if record.get("key") == Keys.EVAL_STOP and record.get("metadata", {}).get(Keys.EPOCH_NUM) == epoch:
             keep = i + 1
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(lines[:keep]), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(lines[:keep]))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from stemdl.common.atomic import write_atomic
 from stemdl.common.config import to_dict
 from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
@@ -248,12 +249,11 @@ def _save_predictions(run_dir: Path, task_id: int, out) -> None:
     """This worker's validation predictions (indices, labels, preds), written atomically."""
     import numpy as np
 
-    folder = run_dir / "predictions"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"val-worker{task_id}.npz"
-    tmp = folder / f"val-worker{task_id}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, indices=out.indices, labels=out.labels, preds=out.preds)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+            np.savez(fh, indices=out.indices, labels=out.labels, preds=out.preds)
+
+    write_atomic(run_dir / "predictions" / f"val-worker{task_id}.npz", write)
 
 
 if __name__ == "__main__":

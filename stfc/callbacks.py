@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.trainer.states import TrainerFn
 
+from stemdl.common.atomic import write_atomic
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.stfc.module import StfcModule
 
@@ -90,7 +91,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     truncated file that looks like a checkpoint."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        path = Path(path)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        save = super().save_checkpoint
+        write_atomic(Path(path), lambda tmp: save(checkpoint, tmp, storage_options))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.modelspec import RESNET_DEPTHS
@@ -98,10 +98,7 @@ def run_args(args: argparse.Namespace) -> int:
     out = evaluate(args.checkpoint, args.data, args.split, args.batch_size, args.workers,
                    args.precision)
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(out, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_text_atomic(Path(args.json), json.dumps(out, indent=2) + "\n")
     inf = out["inference"]
     print(f"stfc evaluate: {out['model']} on {out['samples']} {out['split']} samples: "
           f"macro F1 {out['macro_f1']:.4f}, top-1 {out['top1']:.4f}, {out['seconds']:.1f} s "

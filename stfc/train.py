@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform as _platform
 import time
 import warnings
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stemdl.common.atomic import write_atomic, write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import RunResult, host_info
@@ -206,10 +206,7 @@ def save_model_file(module: Any, path: Path) -> int:
     """The trained weights (state_dict) written atomically; returns the size in bytes."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    torch.save(module.model.state_dict(), tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(module.model.state_dict(), tmp))
     return path.stat().st_size
 
 
@@ -234,9 +231,7 @@ def write_text_log(path: Path, result: RunResult, line: str) -> None:
                      f"top-1 {e.val_top1}, epoch time {e.epoch_time_s} s")
     if result.inference:
         lines.append(f"inference: {result.inference}")
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:

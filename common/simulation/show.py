@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from stemdl.common.errors import DataError
+from stemdl.common.reader_raw import attr_text
 
 
 def _files(path: Path) -> list[Path]:
@@ -18,12 +19,6 @@ def _files(path: Path) -> list[Path]:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     return [path]
-
-
-def _text(value) -> str:
-    if isinstance(value, bytes | np.bytes_):
-        return value.decode()
-    return str(value)
 
 
 def load(path: Path, keys: list[str] | None) -> list[tuple[str, np.ndarray, dict]]:
@@ -70,8 +65,8 @@ def figure(samples: list[tuple[str, np.ndarray, dict]], out: Path) -> Path:
     for row, (key, stack, attrs) in enumerate(samples):
         z_dirs = attrs.get("z_dirs", [None] * 3)
         head = (
-            f"{key}: space group {_text(attrs.get('space_group', '?'))}, "
-            f"{_text(attrs.get('formula', ''))}, {attrs.get('energy_keV', '?')} keV"
+            f"{key}: space group {attr_text(attrs.get('space_group', '?'))}, "
+            f"{attr_text(attrs.get('formula', ''))}, {attrs.get('energy_keV', '?')} keV"
         )
         for col in range(3):
             ax = axes[row, col]

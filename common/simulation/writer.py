@@ -12,12 +12,13 @@ ever lacks data.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from stemdl.common.atomic import write_atomic, write_text_atomic
 
 MANIFEST = "simulate.json"
 WORK = ".simulate-work"
@@ -36,15 +37,9 @@ def batch_name(split: str, rank: int) -> str:
     return f"batch_{split}_{rank}.h5"
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
-
-
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically (temporary name, then rename)."""
-    tmp = _tmp(path)
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _write_groups(h5file, samples: Iterable[SampleRecord]) -> int:
@@ -87,12 +82,12 @@ class RankWork:
     def save_material(self, index: int, split: str, samples: list[SampleRecord]) -> None:
         import h5py
 
-        path = self._h5(index)
-        tmp = _tmp(path)
-        with h5py.File(tmp, "w") as f:
-            f.attrs["split"] = split
-            _write_groups(f, samples)
-        os.replace(tmp, path)
+        def write(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["split"] = split
+                _write_groups(f, samples)
+
+        write_atomic(self._h5(index), write)
 
     def save_failure(self, index: int, info: dict) -> None:
         write_json(self._fail(index), info)
@@ -117,16 +112,16 @@ class RankWork:
             if not paths:
                 final.unlink(missing_ok=True)
                 continue
-            tmp = _tmp(final)
-            n = 0
-            with h5py.File(tmp, "w") as dst:
-                for path in paths:
-                    with h5py.File(path, "r") as src:
-                        for key in src:
-                            src.copy(src[key], dst, name=key)
-                            n += 1
-            os.replace(tmp, final)
-            counts[split] = n
+            def merge(tmp: Path, paths: list[Path] = paths) -> None:
+                with h5py.File(tmp, "w") as dst:
+                    for path in paths:
+                        with h5py.File(path, "r") as src:
+                            for key in src:
+                                src.copy(src[key], dst, name=key)
+
+            write_atomic(final, merge)
+            with h5py.File(final, "r") as merged:
+                counts[split] = len(merged)
         return counts
 
     def mark_done(self, summary: dict) -> None:
