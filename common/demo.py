@@ -299,6 +299,8 @@ class Demo:
     def run(self) -> DemoReport:
         """Run (or reuse) every stage; returns what was done and the comparison."""
         s = self.size
+        if self.out.exists() and not self.out.is_dir():
+            raise StemdlError(f"{self.out}: exists and is not a folder (--out takes a folder)")
         self.out.mkdir(parents=True, exist_ok=True)
         report = DemoReport(out=self.out, size=s.name)
         self.echo(f"stemdl demo ({s.name} preset) in {self.out}")

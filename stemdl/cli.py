@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -61,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stemdl: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # the environment (a full disk, a permission): one line, not a traceback
+        if os.environ.get("STEMDL_DEBUG"):
+            raise
+        print(f"stemdl: error: {err} (STEMDL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,3 +44,21 @@ def test_help_version_and_usage_errors(capsys):
         main(["no-such-command"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "stemdl: error:" in err and "Traceback" not in err
+
+
+def test_environment_errors_are_one_line_with_exit_1(monkeypatch, capsys):
+    import stemdl.cli as cli
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/scratch/out")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(parser, "parse_args", lambda argv: SimpleNamespace(func=denied))
+    monkeypatch.delenv("STEMDL_DEBUG", raising=False)
+    assert cli.main([]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Permission denied: '/scratch/out'" in err
+    monkeypatch.setenv("STEMDL_DEBUG", "1")
+    with pytest.raises(PermissionError):
+        cli.main([])

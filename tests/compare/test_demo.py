@@ -87,3 +87,13 @@ def test_tiny_demo_end_to_end_then_reuses_everything(tmp_path, capsys, monkeypat
     monkeypatch.setattr(Demo, "_train", fake_train)
     assert main(["demo", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
     assert trained == ["stfc"] and "earlier output is incomplete" in capsys.readouterr().out
+
+
+def test_demo_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    from stemdl.cli import main
+
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["demo", "--out", str(target), "--preset", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "exists and is not a folder" in err and "Traceback" not in err
