@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,9 +39,11 @@ class RunRecorder:
         sync: Callable[[], None] | None = None,
         resume: bool = False,
         log_name: str = MLPERF_LOG_FILE,
+        echo: Callable[[str], None] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.log_name = log_name
+        self._echo = echo if echo is not None else _to_stderr
         self.stop_at_target = stop_at_target
         self._rank = rank
         self.resume = resume
@@ -171,6 +174,8 @@ class RunRecorder:
         self._refresh_rates()
         self.result.status = "running"
         self._write()
+        if self.is_writer:
+            self._echo(epoch_line(self.result.implementation, record, reached_now))
         return self.stop_at_target and self.result.reached_target
 
     # -- the end -----------------------------------------------------------------------
@@ -201,6 +206,22 @@ class RunRecorder:
     def _write(self) -> None:
         if self.is_writer:
             self.result.write(self.run_dir)
+
+
+def epoch_line(implementation: str, record: EpochRecord, reached_now: bool = False) -> str:
+    """One line per epoch for the job's log (a batch job shows no progress bar)."""
+    def fmt(value: float | None, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    line = (f"{implementation} epoch {record.epoch}: train loss {fmt(record.train_loss, '.4f')}, "
+            f"val macro F1 {fmt(record.val_macro_f1, '.4f')}, top-1 {fmt(record.val_top1, '.4f')}, "
+            f"epoch {fmt(record.epoch_time_s, '.1f')} s, eval {fmt(record.eval_time_s, '.1f')} s, "
+            f"{fmt(record.train_samples_per_s, '.1f')} samples/s")
+    return line + (", target reached" if reached_now else "")
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def truncate_log_after_epoch(path: Path, epoch: int) -> None:

@@ -123,3 +123,29 @@ def test_resume_after_kill_cuts_the_interrupted_epoch(tmp_path):
     k = keys(tmp_path / "custom.log")
     assert k.count("epoch_start") == 2 and k.count("run_start") == 1 and k.count("run_stop") == 1
     assert [e.epoch for e in result.epochs] == [1, 2] and result.mlperf_log == "custom.log"
+
+
+def test_each_evaluation_prints_one_epoch_line(tmp_path):
+    lines = []
+    rec = RunRecorder(tmp_path, "ornl", division="open", target_f1=0.9, stop_at_target=False,
+                      echo=lines.append)
+    rec.init_start("org", "open", "onprem", "test")
+    rec.init_stop()
+    rec.run_start()
+    rec.epoch_start(1)
+    rec.epoch_stop(1, samples=8, train_loss=1.5)
+    rec.eval_start(1)
+    rec.eval_stop(1, ConfusionMatrix().update([1, 2], [1, 2]))
+    assert len(lines) == 1
+    assert lines[0].startswith("ornl epoch 1: train loss 1.5000, val macro F1 1.0000, top-1 1.0000")
+    assert lines[0].endswith("target reached")
+    silent = RunRecorder(tmp_path / "r1", "ornl", division="open", target_f1=0.9,
+                         stop_at_target=False, rank=lambda: 1, echo=lines.append)
+    silent.init_start("org", "open", "onprem", "test")
+    silent.init_stop()
+    silent.run_start()
+    silent.epoch_start(1)
+    silent.epoch_stop(1, samples=8)
+    silent.eval_start(1)
+    silent.eval_stop(1, ConfusionMatrix().update([1], [1]))
+    assert len(lines) == 1  # only rank 0 prints
