@@ -109,10 +109,10 @@ def run(cfg: OrnlConfig) -> RunResult:
     val = open_checked(cfg.split_dir("val"), "val", "val_dir", cfg.eval_samples)
     check_resume(cfg.run_dir, cfg.resume)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return _train(cfg, train, val, cfg.division)
+    return _train(cfg, train, val)
 
 
-def _train(cfg: OrnlConfig, train, val, division: str) -> RunResult:
+def _train(cfg: OrnlConfig, train, val) -> RunResult:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -145,11 +145,11 @@ def _train(cfg: OrnlConfig, train, val, division: str) -> RunResult:
     size = pipeline.image_size(train)
 
     recorder = RunRecorder(
-        cfg.run_dir, "ornl", division=division, target_f1=cfg.target_f1,
+        cfg.run_dir, "ornl", division=cfg.division, target_f1=cfg.target_f1,
         stop_at_target=cfg.mode == "target", rank=lambda: info.task_id,
         barrier=lambda: barrier(strategy), resume=cfg.resume,
     )
-    recorder.init_start(org=cfg.organisation, division=division, status=cfg.status,
+    recorder.init_start(org=cfg.organisation, division=cfg.division, status=cfg.status,
                         platform=cfg.platform or host_info()["hostname"])
     with strategy.scope():
         model = build_resnet(cfg.resnet, 1, dropout=cfg.dropout, image_size=size)

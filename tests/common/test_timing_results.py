@@ -58,20 +58,33 @@ def test_results_round_trip_and_bad_files(tmp_path):
         RunResult.read(tmp_path / "nowhere")
 
 
-def _run(run_dir, f1s, stop_at_target, resume=False, log_name="mlperf.log"):
-    rec = RunRecorder(run_dir, "stfc", division="closed", target_f1=0.9,
-                      stop_at_target=stop_at_target, resume=resume, log_name=log_name)
-    rec.init_start("org", "closed", "onprem", "test")
-    rec.hyperparameters({"seed": 1, "global_batch_size": 4, "train_samples": 8, "eval_samples": 4})
+def _started(rec, hyperparameters=None):
+    """A recorder through init and run_start, as a training loop drives it."""
+    rec.init_start("org", rec.result.division, "onprem", "test")
+    if hyperparameters:
+        rec.hyperparameters(hyperparameters)
     rec.init_stop()
     rec.run_start()
+    return rec
+
+
+def _one_epoch(rec, epoch, confusion, loss=None):
+    rec.epoch_start(epoch)
+    rec.epoch_stop(epoch, samples=8, train_loss=loss)
+    rec.eval_start(epoch)
+    return rec.eval_stop(epoch, confusion)
+
+
+def _run(run_dir, f1s, stop_at_target, resume=False, log_name="mlperf.log"):
+    rec = _started(
+        RunRecorder(run_dir, "stfc", division="closed", target_f1=0.9,
+                    stop_at_target=stop_at_target, resume=resume, log_name=log_name),
+        {"seed": 1, "global_batch_size": 4, "train_samples": 8, "eval_samples": 4},
+    )
     start = len(rec.result.epochs) + 1
     for epoch, f1 in enumerate(f1s, start=start):
-        rec.epoch_start(epoch)
-        rec.epoch_stop(epoch, samples=8, train_loss=1.0 / epoch)
-        rec.eval_start(epoch)
         cm = ConfusionMatrix().update([1, 2, 3, 4], [1, 2, 3, 4] if f1 else [2, 3, 4, 1])
-        if rec.eval_stop(epoch, cm):
+        if _one_epoch(rec, epoch, cm, loss=1.0 / epoch):
             break
     status = rec.run_stop()
     return rec.finish(test_macro_f1=0.1), status
@@ -108,15 +121,9 @@ def test_recorder_resume_appends_without_second_header(tmp_path):
 def test_resume_after_kill_cuts_the_interrupted_epoch(tmp_path):
     """A kill during epoch 2 leaves epoch_start 2 in the log; the resumed run must not
     repeat it, and the log name is configurable."""
-    rec = RunRecorder(tmp_path, "stfc", division="closed", target_f1=0.9, stop_at_target=False,
-                      log_name="custom.log")
-    rec.init_start("org", "closed", "onprem", "test")
-    rec.init_stop()
-    rec.run_start()
-    rec.epoch_start(1)
-    rec.epoch_stop(1, samples=4)
-    rec.eval_start(1)
-    rec.eval_stop(1, ConfusionMatrix().update([1, 2], [1, 2]))
+    rec = _started(RunRecorder(tmp_path, "stfc", division="closed", target_f1=0.9,
+                               stop_at_target=False, log_name="custom.log"))
+    _one_epoch(rec, 1, ConfusionMatrix().update([1, 2], [1, 2]))
     rec.epoch_start(2)  # killed here: no run_stop
     rec.logger.close()
     result, _ = _run(tmp_path, [0], stop_at_target=False, resume=True, log_name="custom.log")
@@ -127,25 +134,13 @@ def test_resume_after_kill_cuts_the_interrupted_epoch(tmp_path):
 
 def test_each_evaluation_prints_one_epoch_line(tmp_path):
     lines = []
-    rec = RunRecorder(tmp_path, "ornl", division="open", target_f1=0.9, stop_at_target=False,
-                      echo=lines.append)
-    rec.init_start("org", "open", "onprem", "test")
-    rec.init_stop()
-    rec.run_start()
-    rec.epoch_start(1)
-    rec.epoch_stop(1, samples=8, train_loss=1.5)
-    rec.eval_start(1)
-    rec.eval_stop(1, ConfusionMatrix().update([1, 2], [1, 2]))
+    rec = _started(RunRecorder(tmp_path, "ornl", division="open", target_f1=0.9,
+                               stop_at_target=False, echo=lines.append))
+    _one_epoch(rec, 1, ConfusionMatrix().update([1, 2], [1, 2]), loss=1.5)
     assert len(lines) == 1
     assert lines[0].startswith("ornl epoch 1: train loss 1.5000, val macro F1 1.0000, top-1 1.0000")
     assert lines[0].endswith("target reached")
-    silent = RunRecorder(tmp_path / "r1", "ornl", division="open", target_f1=0.9,
-                         stop_at_target=False, rank=lambda: 1, echo=lines.append)
-    silent.init_start("org", "open", "onprem", "test")
-    silent.init_stop()
-    silent.run_start()
-    silent.epoch_start(1)
-    silent.epoch_stop(1, samples=8)
-    silent.eval_start(1)
-    silent.eval_stop(1, ConfusionMatrix().update([1], [1]))
+    silent = _started(RunRecorder(tmp_path / "r1", "ornl", division="open", target_f1=0.9,
+                                  stop_at_target=False, rank=lambda: 1, echo=lines.append))
+    _one_epoch(silent, 1, ConfusionMatrix().update([1], [1]))
     assert len(lines) == 1  # only rank 0 prints
