@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -32,14 +34,27 @@ def test_install_rejects_unknown_variant(containers_dir):
 
 def test_smoke_skips_with_a_reason_without_root(containers_dir, tmp_path):
     """Without root the smoke test changes nothing, says why, and exits 77 (skipped)."""
-    cmd = ["bash", str(containers_dir / "smoke.sh")]
+    script = containers_dir / "smoke.sh"
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if not setpriv:
             pytest.skip("setpriv not found (util-linux): cannot drop root to test the skip")
-        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        # the unprivileged user may not be able to read the checkout (e.g. a 0700 clone
+        # folder): run a copy from a folder everyone can read; before its root check the
+        # script needs nothing but itself
+        public = Path(tempfile.mkdtemp(prefix="stemdl-smoke-test-"))
+        public.chmod(0o755)
+        (public / "containers").mkdir(mode=0o755)
+        script = Path(shutil.copy2(script, public / "containers" / "smoke.sh"))
+        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(script)]
+    else:
+        public, cmd = None, ["bash", str(script)]
     env = {**os.environ, "STEMDL_SMOKE_DIR": str(tmp_path / "smoke")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env, cwd="/")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env, cwd="/")
+    finally:
+        if public is not None:
+            shutil.rmtree(public, ignore_errors=True)
     assert proc.returncode == 77, proc.stderr
     assert "containers-smoke: SKIPPED: needs root" in proc.stderr
     assert not (tmp_path / "smoke").exists()
