@@ -1,51 +1,131 @@
-"""Opening and checking the ORNL run's splits (no TensorFlow: errors come before start-up)."""
+"""tf.data pipelines over the common readers (raw, npz or packed layout).
+
+Training: a seeded per-epoch permutation of the split, cut to whole global batches and
+dealt to the input pipelines (one per worker); each sample is read through the reader
+(`tf.numpy_function`, parallel), reduced to ONE randomly chosen pattern and randomly
+erased, then batched per replica and prefetched. Evaluation: each pipeline takes a
+disjoint shard (every k-th sample) with no padding or duplicates, and keeps all 3
+patterns so the step can average their logits.
+
+Raw-layout stacks are preprocessed on the fly exactly as the preprocessor does
+(max(log x, -17) + 17, x10, clip to [0, 255], 4x4 block mean 512 -> 128); every input is
+then scaled to [0, 1].
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 
-from stemdl.common.errors import DataError, StemdlError
-from stemdl.common.samples import FirstN, SampleReader
-from stemdl.common.workload import INPUT_IMAGE_SIZE, MAX_LABEL, MIN_LABEL
+from stemdl.common.data.samples import (
+    FirstN,  # noqa: F401  (re-exported for callers)
+    SampleReader,
+)
+from stemdl.common.data.transform import input_size, model_input
+from stemdl.common.errors import DataError
+from stemdl.common.workload import CLIP_MAX
+from stemdl.ornl import augment
 
-
-def open_checked(root: str | Path | None, split: str, key: str, limit: int | None = None,
-                 min_classes: int | None = None) -> SampleReader:
-    """A reader for `split` of `root`, with one-line errors for what cannot work."""
-    from stemdl.common.readers import open_split
-
-    if root is None:
-        raise StemdlError(f"config key '{key}' (or data_dir) is required")
-    reader = open_split(root, split)
-    n = len(reader)
-    if n == 0:
-        raise DataError(f"{root}: the {split} split holds no samples")
-    if limit is not None:
-        if n < limit:
-            raise DataError(f"{root}: the {split} split holds {n} samples, fewer than the {limit} asked")
-        reader = FirstN(reader, limit)
-    if reader.layout == "raw":
-        size = reader.image_shape()[-1]
-        if size > INPUT_IMAGE_SIZE and size % INPUT_IMAGE_SIZE:
-            raise DataError(f"{root}: raw patterns of {size} px cannot be reduced to {INPUT_IMAGE_SIZE}")
-    labels = reader.labels()
-    bad = labels[(labels < MIN_LABEL) | (labels > MAX_LABEL)]
-    if bad.size:
-        raise DataError(f"{root}: label {int(bad[0])} of the {split} split is not a space group 1..230")
-    classes = int(np.unique(labels).size)
-    if min_classes is not None and classes < min_classes:
-        raise DataError(
-            f"{root}: the {split} split holds {classes} classes, fewer than the {min_classes} asked"
-        )
-    return reader
+AUTOTUNE = tf.data.AUTOTUNE
 
 
-def open_optional(root: str | Path | None, split: str) -> SampleReader | None:
-    """A checked reader for `split` if `root` holds it, else None (test/inference are optional)."""
-    from stemdl.common.readers import list_splits
+@dataclass(frozen=True)
+class PipelineOptions:
+    seed: int
+    per_replica_batch: int
+    replicas_per_pipeline: int = 1
+    num_pipelines: int = 1
+    pipeline_id: int = 0
+    random_erasing_p: float = 0.8
+    parallel: int | None = None  # parallel reads; None = AUTOTUNE
+    prefetch: int | None = None  # batches; None = AUTOTUNE
 
-    if root is None or not Path(root).exists() or split not in list_splits(root):
-        return None
-    return open_checked(root, split, f"{split}_dir")
+    @property
+    def global_batch(self) -> int:
+        return self.per_replica_batch * self.replicas_per_pipeline * self.num_pipelines
+
+
+def image_size(reader: SampleReader) -> int:
+    """Side of the network input for this reader (raw stacks are reduced to 128)."""
+    return input_size(reader.layout, int(reader.image_shape()[-1]))
+
+
+def _input_shape(reader: SampleReader) -> tuple[int, int, int]:
+    channels = reader.image_shape()[0]
+    size = image_size(reader)
+    return (channels, size, size)
+
+
+def _reader_map(reader: SampleReader, shape: tuple[int, int, int]):
+    """index -> (stack float32 (3,H,W), label int32) through the reader."""
+
+    def load(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sample = reader[int(index)]
+        return model_input(sample.stack, reader.layout), np.int32(sample.label)
+
+    def fn(index: tf.Tensor):
+        stack, label = tf.numpy_function(load, [index], (tf.float32, tf.int32), stateful=False)
+        stack.set_shape(shape)
+        label.set_shape([])
+        return index, stack / CLIP_MAX, label  # the ORNL recipe feeds [0, 1]
+
+    return fn
+
+
+def train_indices(n: int, epoch: int, opts: PipelineOptions) -> np.ndarray:
+    """This pipeline's share of epoch `epoch`'s permutation, whole global batches only."""
+    steps = n // opts.global_batch
+    if steps == 0:
+        raise DataError(f"global batch size {opts.global_batch} is larger than the {n} training samples")
+    order = np.random.default_rng([opts.seed, epoch]).permutation(n)[: steps * opts.global_batch]
+    return order[opts.pipeline_id :: opts.num_pipelines]
+
+
+def steps_per_epoch(n: int, opts: PipelineOptions) -> int:
+    return n // opts.global_batch
+
+
+def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf.data.Dataset:
+    """Batches of (images (b, H, W, 1), labels (b,)) for one epoch of one pipeline."""
+    indices = train_indices(len(reader), epoch, opts)
+    load = _reader_map(reader, _input_shape(reader))
+    seed, p = opts.seed, opts.random_erasing_p
+
+    def augment_fn(index, stack, label):
+        s = augment.sample_seed(seed, epoch, index)
+        s1, s2 = tf.unstack(tf.random.experimental.stateless_split(s, num=2))
+        image = augment.choose_pattern(stack, s1)
+        image = augment.random_erasing(image, s2, p)
+        return image, label
+
+    parallel = opts.parallel or AUTOTUNE
+    ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
+    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    ds = ds.map(augment_fn, num_parallel_calls=parallel, deterministic=True)
+    ds = ds.batch(opts.per_replica_batch, drop_remainder=True)
+    return ds.with_options(_options()).prefetch(opts.prefetch or AUTOTUNE)
+
+
+def eval_indices(n: int, opts: PipelineOptions) -> np.ndarray:
+    """This pipeline's disjoint shard of the evaluation split (no padding)."""
+    return np.arange(n, dtype=np.int64)[opts.pipeline_id :: opts.num_pipelines]
+
+
+def eval_dataset(reader: SampleReader, opts: PipelineOptions) -> tf.data.Dataset:
+    """Batches of (index (b,), stacks (b, 3, H, W, 1), labels (b,)); last batch may be short."""
+    load = _reader_map(reader, _input_shape(reader))
+    ds = tf.data.Dataset.from_tensor_slices(eval_indices(len(reader), opts))
+    ds = ds.map(load, num_parallel_calls=opts.parallel or AUTOTUNE, deterministic=True)
+    ds = ds.map(lambda i, s, y: (i, s[..., None], y))
+    ds = ds.batch(opts.per_replica_batch, drop_remainder=False)
+    return ds.with_options(_options()).prefetch(opts.prefetch or AUTOTUNE)
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    # we shard by hand (disjoint, no padding): the strategy must not shard again
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    options.deterministic = True
+    return options

@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from stemdl.common.layouts import canonical_split
+    from stemdl.common.data.layouts import canonical_split
+    from stemdl.common.data.splits import open_checked
     from stemdl.ornl.checkpoint import has_checkpoint
-    from stemdl.ornl.data import open_checked
 
     run_dir = Path(args.run_dir)
     result = RunResult.read(run_dir)
@@ -71,11 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
     import tensorflow as tf
 
-    from stemdl.ornl import pipeline
+    from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import checkpoint_dir
+    from stemdl.ornl.distributed import worker_info
     from stemdl.ornl.loop import Trainer
     from stemdl.ornl.resnet import build_resnet
-    from stemdl.ornl.strategy import worker_info
 
     strategy = tf.distribute.get_strategy()
     model = build_resnet(cfg.resnet, 1, dropout=cfg.dropout, image_size=pipeline.image_size(reader))
@@ -94,9 +94,9 @@ def time_inference(trainer, reader, batch: int, seed: int):
     """(macro F1, top-1, latency summary) of `reader` on this process, timing each forward
     pass of a batch of stacks (3 patterns each, logits averaged): the inference figures of
     results.json. Data loading is not timed; one untimed batch traces the graph first."""
+    from stemdl.common.data.samples import FirstN
     from stemdl.common.metrics import ConfusionMatrix
-    from stemdl.common.samples import FirstN
-    from stemdl.ornl import pipeline
+    from stemdl.ornl import data as pipeline
 
     trainer.evaluate(FirstN(reader, min(len(reader), batch)))  # trace once, untimed
     meter = LatencyMeter()

@@ -16,11 +16,12 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from stemdl.common.data.samples import SampleReader
 from stemdl.common.metrics import ConfusionMatrix
-from stemdl.common.samples import SampleReader
 from stemdl.common.workload import NUM_LOGITS, PATTERNS_PER_STACK
-from stemdl.ornl import augment, pipeline
-from stemdl.ornl.strategy import WorkerInfo
+from stemdl.ornl import augment
+from stemdl.ornl import data as pipeline
+from stemdl.ornl.distributed import WorkerInfo
 
 SUM = tf.distribute.ReduceOp.SUM
 

@@ -100,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(cfg: OrnlConfig) -> RunResult:
     """Train (and validate every epoch) as `cfg` says; returns the run's result."""
+    from stemdl.common.data.splits import open_checked
     from stemdl.ornl.checkpoint import check_resume
-    from stemdl.ornl.data import open_checked
 
     # everything that can fail on user input is checked before TensorFlow starts
     train = open_checked(cfg.split_dir("train"), "train", "train_dir", cfg.train_samples,
@@ -118,11 +118,11 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
     import tensorflow as tf
 
     from stemdl.common.runrecorder import RunRecorder
-    from stemdl.ornl import pipeline
+    from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import Checkpointer
+    from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet, trainable_parameters
-    from stemdl.ornl.strategy import barrier, make_strategy, worker_info
 
     strategy = make_strategy(cfg.strategy, cfg.devices, cfg.accelerator, cfg.slurm_port_base)
     info = worker_info(strategy)
@@ -230,7 +230,7 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
 def _test_and_inference(cfg: OrnlConfig, trainer, info) -> dict:
     """After training, as upstream: whole-set F1/top-1 of the test split (all workers), and
     inference latency on the inference split, else the test split (chief only)."""
-    from stemdl.ornl.data import open_optional
+    from stemdl.common.data.splits import open_optional
     from stemdl.ornl.evaluate import time_inference
 
     fields: dict = {}

@@ -20,7 +20,7 @@ from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.modelspec import RESNET_DEPTHS
 from stemdl.common.timing import LatencyMeter
-from stemdl.stfc.args import add_evaluate_arguments
+from stemdl.stfc.config import add_evaluate_arguments
 
 
 def _strip(state: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
     """Metrics of the checkpoint on `split` of `data`."""
     import torch
 
-    from stemdl.stfc.datamodule import ReaderDataset, collate, open_split_dir
+    from stemdl.stfc.data import ReaderDataset, collate, open_split_dir
 
     if batch_size < 1 or workers < 0:
         raise StemdlError("--batch-size must be >= 1 and --workers >= 0")

@@ -24,8 +24,7 @@ from stemdl.common.mllog import Keys
 from stemdl.common.results import RunResult, host_info
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.common.timing import LatencyMeter
-from stemdl.stfc.args import add_train_arguments
-from stemdl.stfc.config import StfcConfig, load_stfc_config
+from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
@@ -89,7 +88,7 @@ def check_resume_matches(ckpt: Path, config: StfcConfig) -> None:
 
 def open_readers(config: StfcConfig, need_val: bool = True) -> dict[str, Any]:
     """Readers of the configured splits; train (and val) must exist."""
-    from stemdl.stfc.datamodule import open_split_dir
+    from stemdl.stfc.data import open_split_dir
 
     readers: dict[str, Any] = {}
     for split in ("train", "val", "test", "inference"):
@@ -243,7 +242,7 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
     from pytorch_lightning.loggers import TensorBoardLogger
 
     from stemdl.stfc.callbacks import AtomicCheckpointIO, RecorderCallback
-    from stemdl.stfc.datamodule import StemdlDataModule, select_training
+    from stemdl.stfc.data import StemdlDataModule, select_training
     from stemdl.stfc.distributed import env_rank, resolve_layout
     from stemdl.stfc.module import StfcModule
     from stemdl.stfc.resnet import count_trainable

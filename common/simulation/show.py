@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stemdl.common.data.raw import attr_text
 from stemdl.common.errors import DataError
-from stemdl.common.reader_raw import attr_text
 
 
 def _files(path: Path) -> list[Path]:

@@ -1,6 +1,6 @@
 """Shared shell of `stemdl train` and `stemdl evaluate`: one sub-parser per implementation.
 
-stfc: its options are declared here (from the light `stemdl.stfc.args`), so
+stfc: its options are declared here (from the light `stemdl.stfc.config`), so
 `stemdl train stfc --help` lists them. ornl: every argument after `ornl` (--help included)
 goes unchanged to `stemdl.ornl.<phase>.main(argv)`, whose parser owns the upstream flags.
 Heavy imports (torch, tensorflow) happen only in `run`.
@@ -26,7 +26,7 @@ def add_implementations(parser: argparse.ArgumentParser, phase: str) -> None:
     impls.required = True
     stfc = impls.add_parser("stfc", help=IMPLEMENTATIONS["stfc"],
                             description=f"stemdl {phase} stfc: {IMPLEMENTATIONS['stfc']}.")
-    from stemdl.stfc import args as stfc_args
+    from stemdl.stfc import config as stfc_args
 
     getattr(stfc_args, f"add_{phase}_arguments")(stfc)
     stfc.set_defaults(func=lambda a: _run_stfc(phase, a))

@@ -31,13 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stemdl.common import compare
+    from stemdl.compliance import compare
 
     check = None if args.no_compliance else compare.default_compliance_check
     runs, rows = compare.compare_rows(args.run_dirs, check=check)
     sys.stdout.write(compare.FORMATS[args.format](rows))
     if args.plot:
-        from stemdl.common.plots import write_plots
+        from stemdl.compliance.plots import write_plots
 
         written = write_plots(runs, args.plot)
         print(f"plots: {', '.join(str(p) for p in written)}", file=sys.stderr)

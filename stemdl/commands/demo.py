@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from stemdl.common.demo import IMPLEMENTATIONS, Demo, summary_lines
+    from stemdl.demo import IMPLEMENTATIONS, Demo, summary_lines
 
     def echo(line: str) -> None:
         print(line, flush=True)

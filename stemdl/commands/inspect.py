@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from stemdl.common.inspect_data import SPLIT_LEAK, format_report, inspect_folder
+    from stemdl.common.data.inspect import SPLIT_LEAK, format_report, inspect_folder
 
     report = inspect_folder(args.dir, deep=args.deep)
     if args.json:

@@ -53,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stemdl.common.data.preprocess import preprocess
     from stemdl.common.errors import DataError
-    from stemdl.common.preprocess import preprocess
     from stemdl.common.ranks import resolve_rank
 
     rank, world = resolve_rank(args.rank, args.world)

@@ -25,9 +25,10 @@ import h5py
 import numpy as np
 import pytest
 
-from stemdl.common.layouts import raw_split_files
-from stemdl.common.preprocess import area_resize, preprocess
-from stemdl.common.readers import open_split
+from stemdl.common.data.layouts import raw_split_files
+from stemdl.common.data.preprocess import preprocess
+from stemdl.common.data.splits import open_split
+from stemdl.common.data.transform import area_resize
 from tests.data.fixtures import random_stack, write_raw_folder
 
 N = int(os.environ.get("STEMDL_BENCH_SAMPLES", "2000"))

@@ -17,10 +17,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from stemdl.ornl import pipeline  # noqa: E402
+from stemdl.ornl import data as pipeline  # noqa: E402
+from stemdl.ornl.distributed import worker_info  # noqa: E402
 from stemdl.ornl.loop import Trainer, make_optimizer  # noqa: E402
 from stemdl.ornl.resnet import build_resnet  # noqa: E402
-from stemdl.ornl.strategy import worker_info  # noqa: E402
 from tests.ornl.memreader import MemoryReader  # noqa: E402
 
 BATCH = int(os.environ.get("STEMDL_BENCH_ORNL_BATCH", "16"))

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from stemdl.cli import main
-from stemdl.common.demo import SIZES, Demo, run_is_complete
 from stemdl.common.errors import StemdlError
+from stemdl.demo import SIZES, Demo, run_is_complete
 from tests.compare.fixtures import make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from stemdl.cli import main
+from stemdl.common.data.splits import open_split
 from stemdl.common.errors import DataError
-from stemdl.common.readers import open_split
 from tests.data.fixtures import Fault, write_npz_folder, write_raw_folder
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from stemdl.cli import main
-from stemdl.common.preprocess import preprocess
+from stemdl.common.data.preprocess import preprocess
 from tests.data.fixtures import Fault, write_npz_folder, write_raw_folder
 
 

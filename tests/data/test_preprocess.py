@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import stemdl.common.preprocess as pp
+import stemdl.common.data.preprocess as pp
 from stemdl.cli import main
-from stemdl.common.readers import open_split
+from stemdl.common.data.splits import open_split
 
 
 def _files(root):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemdl.common.preprocess import area_resize, log_scale, transform_stack
+from stemdl.common.data.transform import area_resize, log_scale, transform_stack
 
 
 def reference(stack: np.ndarray, size: int) -> np.ndarray:

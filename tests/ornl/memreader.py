@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stemdl.common.samples import Sample
+from stemdl.common.data.samples import Sample
 
 
 class MemoryReader:

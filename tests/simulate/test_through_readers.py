@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from stemdl.cli import main
-from stemdl.common.readers import detect_layout, list_splits, open_split
+from stemdl.common.data.splits import detect_layout, list_splits, open_split
 
 
 def test_readers_see_every_sample(tiny_run, tiny_samples):

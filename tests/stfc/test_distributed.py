@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def packed_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real tiny data: the raw ORNL-layout fixture, preprocessed to the packed layout."""
-    from stemdl.common.preprocess import preprocess
+    from stemdl.common.data.preprocess import preprocess
     from tests.data.fixtures import write_raw_folder
 
     base = tmp_path_factory.mktemp("stfc-raw")

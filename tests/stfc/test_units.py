@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from stemdl.common.data.samples import Sample
 from stemdl.common.modelspec import RESNET_DEPTHS, resnet_spec, trainable_parameter_count
-from stemdl.common.samples import Sample
-from stemdl.stfc.datamodule import (
+from stemdl.stfc.data import (
     ReaderDataset,
     ShardSampler,
     StemdlDataModule,
@@ -123,9 +123,9 @@ def test_layout_from_launcher_environment() -> None:
 
 def test_raw_stacks_reach_the_network_through_the_documented_transform(tmp_path) -> None:
     """A raw folder trains on the same values as its preprocessed copy (not on intensities)."""
-    from stemdl.common.preprocess import transform_stack
-    from stemdl.common.readers import open_split
-    from stemdl.stfc.datamodule import ReaderDataset
+    from stemdl.common.data.splits import open_split
+    from stemdl.common.data.transform import transform_stack
+    from stemdl.stfc.data import ReaderDataset
     from tests.data.fixtures import write_raw_folder
 
     write_raw_folder(tmp_path, materials={"train": 2, "dev": 1}, size=32)

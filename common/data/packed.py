@@ -24,10 +24,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from stemdl.common.data.layouts import PACKED, PACKED_MANIFEST, natural_key
+from stemdl.common.data.raw import open_h5
+from stemdl.common.data.samples import Sample
 from stemdl.common.errors import DataError
-from stemdl.common.layouts import PACKED, PACKED_MANIFEST, natural_key
-from stemdl.common.reader_raw import open_h5
-from stemdl.common.samples import Sample
 from stemdl.common.workload import MAX_LABEL, MIN_LABEL
 
 FORMAT_NAME = "stemdl-packed"

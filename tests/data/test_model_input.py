@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from stemdl.common.model_input import input_size, model_input
-from stemdl.common.preprocess import transform_stack
-from stemdl.common.samples import FirstN
+from stemdl.common.data.samples import FirstN
+from stemdl.common.data.transform import input_size, model_input, transform_stack
 
 
 def test_preprocessed_layouts_pass_unchanged():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from stemdl.common.preprocess import transform_stack
-from stemdl.ornl import augment, pipeline
+from stemdl.common.data.transform import transform_stack
+from stemdl.ornl import augment
+from stemdl.ornl import data as pipeline
 from stemdl.ornl.loop import WarmupSchedule
 from tests.ornl.memreader import MemoryReader
 
@@ -95,7 +96,7 @@ def test_eval_dataset_keeps_all_patterns_and_the_remainder():
 
 
 def test_raw_layout_is_preprocessed_like_the_preprocessor(tmp_path):
-    from stemdl.common.readers import open_split
+    from stemdl.common.data.splits import open_split
     from tests.data.fixtures import write_raw_folder
 
     write_raw_folder(tmp_path, materials={"train": 2, "dev": 1}, size=32)
@@ -108,7 +109,7 @@ def test_raw_layout_is_preprocessed_like_the_preprocessor(tmp_path):
 
 
 def test_raw_512_is_reduced_to_128_like_the_preprocessor(tmp_path):
-    from stemdl.common.readers import open_split
+    from stemdl.common.data.splits import open_split
     from tests.data.fixtures import write_raw_folder
 
     write_raw_folder(tmp_path, materials={"train": 1, "dev": 1}, energies=1, size=512)

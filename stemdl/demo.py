@@ -261,7 +261,7 @@ class Demo:
     # -- checks of stage outputs ---------------------------------------------------------------
     @staticmethod
     def _splits_present(root: Path, need: Sequence[str] = ("train", "val")) -> str | None:
-        from stemdl.common.readers import list_splits
+        from stemdl.common.data.splits import list_splits
 
         if not root.is_dir():
             return f"{root}: missing"
@@ -363,8 +363,8 @@ class Demo:
         self._stemdl(f"train-{impl}", ["train", impl, "--config", config])
 
     def _compare(self, report: DemoReport) -> None:
-        from stemdl.common import compare
-        from stemdl.common.plots import write_plots
+        from stemdl.compliance import compare
+        from stemdl.compliance.plots import write_plots
 
         n = len(report.stages) + 1
         self.echo(f"[{n}] compliance check of the MLPerf logs, comparison table and plots")

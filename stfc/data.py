@@ -17,10 +17,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from stemdl.common.data.layouts import canonical_split, check_folder
+from stemdl.common.data.samples import SampleReader
+from stemdl.common.data.transform import model_input
 from stemdl.common.errors import DataError, StemdlError
-from stemdl.common.layouts import canonical_split, check_folder
-from stemdl.common.model_input import model_input
-from stemdl.common.samples import SampleReader
 
 
 class ReaderDataset(Dataset):
@@ -90,8 +90,8 @@ def train_sampler(n: int, rank: int, world: int, seed: int) -> DistributedSample
 def open_split_dir(path: str | Path, split: str) -> SampleReader:
     """A reader for `split` of `path`: a data folder holding splits (any layout), or, as in
     the upstream config (train_dir: .../training), the folder of one split's npz files."""
-    from stemdl.common.reader_npz import NpzReader
-    from stemdl.common.readers import open_split
+    from stemdl.common.data.npz import NpzReader
+    from stemdl.common.data.splits import open_split
 
     folder = check_folder(path)
     canon = canonical_split(split)

@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from stemdl.common.layouts import detect_layout, list_splits
-from stemdl.common.reader_npz import UNKNOWN_MATERIAL
-from stemdl.common.readers import open_split
+from stemdl.common.data.layouts import detect_layout, list_splits
+from stemdl.common.data.npz import UNKNOWN_MATERIAL
+from stemdl.common.data.splits import open_split
 
 SPLIT_OK, SPLIT_LEAK, SPLIT_UNKNOWN = "ok", "leak", "unknown"
 

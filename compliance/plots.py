@@ -22,9 +22,9 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from stemdl.common.atomic import write_atomic
-from stemdl.common.compare import Run
 from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
+from stemdl.compliance.compare import Run
 
 MAX_TICK_LABELS = 40  # more space groups than this: label every k-th bar only
 ANNOTATE_UP_TO = 30  # write the count in each cell of heat maps with at most this many classes

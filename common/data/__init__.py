@@ -1,0 +1,1 @@
+"""Framework-neutral data: layouts, readers, the transform, preprocessing, inspection, splits."""

@@ -1,0 +1,108 @@
+"""The documented transform, and what the networks are fed from each layout.
+
+One definition for preprocessing (`stemdl preprocess`) and for the training input of both
+implementations, so training never imports the preprocessing pool.
+
+Transform, per pattern (workload.LOG_FLOOR/LOG_SCALE/CLIP_MAX):
+    y = clip((max(log(x), -17) + 17) * 10, 0, 255), then area-resize to size x size.
+- x == 0 gives log = -inf and x < 0 gives NaN; both are floored to -17 (np.fmax), i.e.
+  zero or negative intensity is treated as "no intensity" (output 0).
+- Resize: when H and W are multiples of size it is an exact block mean (4x4 for 512 ->
+  128), accumulated in float64 and rounded once to float32. Otherwise it is an area
+  resize (each output pixel the area-weighted mean of the input pixels it covers, as
+  OpenCV's INTER_AREA does for shrinking), computed as Wy @ img @ Wx.T with small
+  overlap matrices: two matrix products, so no extra dependency.
+
+Preprocessed layouts (npz, packed) hold the documented transform's output in [0, 255];
+a raw stack gets that transform here (log scale, area-resize to at most 128 px), so a
+network trained on raw, npz or packed data sees the same values, on the scale of the
+preprocessed data. Any further normalisation is a recipe's choice (ORNL divides by 255;
+STFC, as upstream, does not).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stemdl.common.data.layouts import RAW
+from stemdl.common.workload import CLIP_MAX, INPUT_IMAGE_SIZE, LOG_FLOOR, LOG_SCALE
+
+
+def input_size(layout: str, image_size: int) -> int:
+    """Side of the network input for stacks of `image_size` px in `layout`."""
+    return min(image_size, INPUT_IMAGE_SIZE) if layout == RAW else image_size
+
+
+def model_input(stacks: np.ndarray, layout: str) -> np.ndarray:
+    """float32 input in [0, 255] of one stack (3, H, W) or a batch (N, 3, H, W) of `layout`."""
+    stacks = np.asarray(stacks, dtype=np.float32)
+    if layout == RAW:
+        size = input_size(layout, stacks.shape[-1])
+        if stacks.ndim == 4:
+            stacks = np.stack([transform_stack(s, size) for s in stacks])
+        else:
+            stacks = transform_stack(stacks, size)
+    return stacks
+
+
+# --- the transform ------------------------------------------------------------
+def log_scale(stack: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """clip((max(log(x), -17) + 17) * 10, 0, 255) in float32, elementwise (in ``out``).
+
+    Negative inputs (log -> NaN) map to 0, like zero intensity.
+    """
+    out = _log_scale_fast(stack, out)
+    np.nan_to_num(out, copy=False, nan=0.0)
+    return out
+
+
+def _log_scale_fast(stack: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """As `log_scale` for x >= 0, in 3 passes: max(log x, -17) + 17 >= 0 always, so
+    clip(10 log x + 170, 0, 255) is the same value. A negative x leaves NaN."""
+    out = np.empty(stack.shape, np.float32) if out is None else out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.log(stack, out=out, dtype=np.float32)
+    out *= np.float32(LOG_SCALE)
+    out += np.float32(-LOG_FLOOR * LOG_SCALE)
+    np.clip(out, np.float32(0.0), np.float32(CLIP_MAX), out=out)
+    return out
+
+
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix: overlap of input pixel j with output pixel i, rows sum to 1."""
+    edges = np.arange(n_out + 1, dtype=np.float64) * (n_in / n_out)
+    left = np.maximum(edges[:-1, None], np.arange(n_in)[None, :])
+    right = np.minimum(edges[1:, None], np.arange(1, n_in + 1)[None, :])
+    weights = np.clip(right - left, 0.0, None)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def area_resize(stack: np.ndarray, size: int) -> np.ndarray:
+    """(C, H, W) -> (C, size, size) float32 by area averaging (exact block mean if H, W
+    are multiples of size)."""
+    c, h, w = stack.shape
+    if h % size == 0 and w % size == 0:
+        # strided adds in float64: ~6x faster than reshape(...).mean(axis=(2, 4)) and the
+        # result equals the float64 block mean rounded once to float32
+        fy, fx = h // size, w // size
+        cols = stack[..., 0::fx].astype(np.float64)
+        for k in range(1, fx):
+            cols += stack[..., k::fx]
+        cols = cols.reshape(c, size, fy, size)
+        summed = cols[:, :, 0, :].copy()
+        for k in range(1, fy):
+            summed += cols[:, :, k, :]
+        summed *= 1.0 / (fy * fx)
+        return summed.astype(np.float32)
+    wy, wx = _area_weights(h, size), _area_weights(w, size)
+    return np.stack([wy @ img.astype(np.float64) @ wx.T for img in stack]).astype(np.float32)
+
+
+def transform_stack(stack: np.ndarray, size: int, work: np.ndarray | None = None) -> np.ndarray:
+    """The documented preprocessing of one (3, H, W) stack -> float32 (3, size, size)."""
+    if work is None or work.shape != stack.shape:
+        work = None
+    small = area_resize(_log_scale_fast(stack, work), size)
+    if np.isnan(small).any():  # a negative input: checked on the small image, 16x cheaper
+        small = area_resize(log_scale(stack, work), size)
+    return small
