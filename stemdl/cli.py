@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from stemdl import __version__
 from stemdl.common.errors import StemdlError
+from stemdl.common.signals import Terminated, terminate_on_signals
 
 # Each module defines `register(subparsers)`, which adds its parser and sets
 # `func=run` on it. Modules must stay light at import (no torch/tensorflow/abtem):
@@ -55,7 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with terminate_on_signals():
+            return int(args.func(args) or 0)
+    except Terminated as err:  # SIGTERM (scancel, timeout, docker stop): workers already stopped
+        print(f"stemdl: {err}", file=sys.stderr)
+        return err.exit_code
     except StemdlError as err:
         print(f"stemdl: error: {err}", file=sys.stderr)
         return err.exit_code

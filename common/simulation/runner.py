@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from stemdl.common.errors import StemdlError
+from stemdl.common.lock import LOCK_PREFIX, locked_folder
 from stemdl.common.progress import progress as progress_bar
 from stemdl.common.ranks import share
 from stemdl.common.simulation.plan import SPLITS, MaterialSpec, Plan
 from stemdl.common.simulation.writer import MANIFEST, WORK, RankWork, SampleRecord, write_json
+from stemdl.common.workers import ordered_map
 
 
 @dataclass
@@ -98,7 +100,7 @@ def check_out(out: Path, manifest: dict) -> None:
         return
     path = out / MANIFEST
     if not path.exists():
-        if any(out.iterdir()):
+        if any(not p.name.startswith(LOCK_PREFIX) for p in out.iterdir()):
             raise StemdlError(
                 f"{out}: folder is not empty and holds no {MANIFEST}; choose a new OUT"
             )
@@ -142,8 +144,14 @@ def run(
     check_device(device)
     if workers < 1:
         raise StemdlError(f"--workers must be at least 1, got {workers}")
+    # two copies of one rank (a second terminal, a requeued job) never write together
+    with locked_folder(out, "stemdl simulate", rank, world):
+        check_out(out, manifest)  # again under the lock: another writer may have just started
+        return _run_locked(out, plan, manifest, rank, world, device, workers, progress)
 
-    out.mkdir(parents=True, exist_ok=True)
+
+def _run_locked(out: Path, plan: Plan, manifest: dict, rank: int, world: int, device: str,
+                workers: int, progress: bool | None) -> dict:
     if not (out / MANIFEST).exists():
         write_json(out / MANIFEST, manifest)
     work = RankWork(out, rank)
@@ -210,21 +218,9 @@ def _failed_groups(mine: list[MaterialSpec], failures: list[dict]) -> set[int]:
 
 
 def _results(todo: list[MaterialSpec], plan: Plan, device: str, workers: int):
-    """Results in plan order, from this process or a pool of `workers` processes."""
-    if workers == 1 or len(todo) <= 1:
-        for spec in todo:
-            yield simulate_material(spec, plan, device)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # One thread per worker process, as abTEM's docs advise for process-level parallelism.
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        n = len(todo)
-        yield from pool.map(simulate_material, todo, [plan] * n, [device] * n)
+    """Results in plan order, from this process or a pool of `workers` processes that is
+    stopped with the command (an error, Ctrl-C or SIGTERM)."""
+    return ordered_map(partial(simulate_material, plan=plan, device=device), todo, workers)
 
 
 def format_summary(summary: dict, out: Path) -> str:

@@ -12,6 +12,7 @@ ever lacks data.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,26 @@ class RankWork:
                 counts[split] = len(merged)
         return counts
 
+    def check_final(self, counts: dict[str, int]) -> str | None:
+        """Why the final files do not hold `counts` samples per split (None: they do)."""
+        import h5py
+
+        for split, n in counts.items():
+            path = self.out / batch_name(split, self.rank)
+            try:
+                with h5py.File(path, "r") as f:
+                    have = len(f)
+            except (OSError, KeyError) as err:
+                return f"{path.name}: {'missing' if not path.exists() else err}"
+            if have != n:
+                return f"{path.name}: {have} samples, the run recorded {n}"
+        return None
+
     def mark_done(self, summary: dict) -> None:
+        """Write the finished marker, but only for final files that hold what it vouches for."""
+        problem = self.check_final(summary["samples"])
+        if problem is not None:
+            raise RuntimeError(f"{self.out}: not marking rank {self.rank} done: {problem}")
         write_json(self.marker, summary)
         for path in self.folder.glob("m*"):
             path.unlink(missing_ok=True)
@@ -134,4 +154,15 @@ class RankWork:
             pass
 
     def done_summary(self) -> dict | None:
-        return json.loads(self.marker.read_text()) if self.marker.exists() else None
+        """The finished rank's summary; None (and the marker dropped) if its files are gone
+        or incomplete, so the rank is simulated again rather than reported as done."""
+        if not self.marker.exists():
+            return None
+        summary = json.loads(self.marker.read_text())
+        problem = self.check_final(summary.get("samples", {}))
+        if problem is not None:
+            print(f"stemdl: note: rank {self.rank} was marked done but {problem}; "
+                  "simulating it again", file=sys.stderr)
+            self.marker.unlink(missing_ok=True)
+            return None
+        return summary

@@ -65,3 +65,13 @@ def test_rank_from_launcher_environment(tmp_path, monkeypatch):
     args = ["simulate", str(tmp_path), "--space-groups", "225,227", "--energies", "1"]
     assert main(args + ["--size", "32"]) == 0
     assert [p.name for p in tmp_path.glob("*.h5")] == ["batch_dev_1.h5"]  # Si, material 1
+
+
+def test_marker_is_not_trusted_when_its_files_are_gone(tmp_path, plan, one_rank, capsys):
+    runner.run(tmp_path, plan, 0, 1, progress=False)
+    victim = next(tmp_path.glob("batch_train_0.h5"))
+    victim.unlink()  # e.g. deleted by hand, or by a second writer
+    summary = runner.run(tmp_path, plan, 0, 1, progress=False)
+    assert "resumed" not in summary  # simulated again, not "nothing to do"
+    assert "simulating it again" in capsys.readouterr().err
+    assert_same_samples(read_samples(one_rank), read_samples(tmp_path))

@@ -1,0 +1,43 @@
+"""Worker processes that never outlive their command.
+
+`ordered_map` runs a function over items in a pool of spawned processes and yields the
+results in order. If anything stops the parent (an error, Ctrl-C, SIGTERM turned into
+`Terminated`), the pool is terminated before the exception goes on: no worker is left
+running (each can hold hundreds of MB) after the command has ended.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+from stemdl.common.signals import ignore_interrupts
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# One thread per worker process (abTEM, numpy): N processes x N threads would oversubscribe.
+THREAD_VARS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """func(item) for each item, in order, computed by `workers` spawned processes."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            yield func(item)
+        return
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(processes=min(workers, len(items)), initializer=ignore_interrupts)
+    try:
+        yield from pool.imap(func, items)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
