@@ -6,13 +6,14 @@ A run counts only if its log passes `stemdl compliance` and its run_stop says su
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from stemdl.common.errors import StemdlError
-from stemdl.compliance.checker import DEFAULT_RULESET, CheckResult, check_log, read_log
+from stemdl.compliance.checker import DEFAULT_RULESET, CheckResult, check_log, find_log, read_log
 
 MIN_RUNS_FOR_OLYMPIC = 3  # dropping the fastest and the slowest needs at least 3 runs
 
@@ -92,10 +93,25 @@ def olympic_mean(minutes: Sequence[float]) -> tuple[float, str]:
     )
 
 
+def check_distinct(paths: Sequence[str | Path]) -> None:
+    """A score averages distinct runs: the same log (by path or by content) twice is refused."""
+    seen: dict[str, Path] = {}
+    for given in paths:
+        log = find_log(given)
+        key = hashlib.sha256(log.read_bytes()).hexdigest()
+        if key in seen:
+            same = "the same file" if seen[key].resolve() == log.resolve() else "identical copies"
+            raise StemdlError(
+                f"{seen[key]} and {log} are {same} of one run: a score needs distinct runs"
+            )
+        seen[key] = log
+
+
 def score_runs(
     paths: Sequence[str | Path], division: str = "auto", ruleset: str = DEFAULT_RULESET
 ) -> Score:
     """Score every run; the combined time uses the accepted runs only."""
+    check_distinct(paths)
     runs = [score_run(p, division, ruleset) for p in paths]
     accepted = [r.minutes for r in runs if r.accepted and r.minutes is not None]
     if not accepted:

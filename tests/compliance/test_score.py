@@ -64,3 +64,18 @@ def test_score_refuses_failing_and_unconverged_runs(tmp_path):
 def test_score_of_all_refused_runs_is_none(tmp_path):
     score = score_runs([timed_run(tmp_path / "a", 5.0, f1s=(0.3,))])
     assert score.minutes is None and not score.all_accepted
+
+
+def test_the_same_run_twice_is_refused(tmp_path, capsys):
+    from stemdl.cli import main
+
+    run = timed_run(tmp_path / "a", 3.0)
+    copy = tmp_path / "b"
+    copy.mkdir()
+    (copy / "mlperf.log").write_bytes((run / "mlperf.log").read_bytes())
+    for args in ([str(run), str(run)], [str(run), str(run / "mlperf.log")], [str(run), str(copy)]):
+        with pytest.raises(StemdlError, match="a score needs distinct runs"):
+            score_runs(args)
+    assert main(["score", str(run), str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "distinct runs" in err and err.count("\n") == 1
