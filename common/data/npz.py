@@ -48,6 +48,8 @@ def load_npz(path: Path) -> Sample:
         raise
     except _ERRORS as err:
         raise DataError(f"{path}: unreadable npz file ({type(err).__name__}: {err})") from None
+    if data.dtype.kind not in "fiu":
+        raise DataError(f"{path}: data has dtype {data.dtype}, expected numbers (float32)")
     if data.ndim != 3 or data.shape[0] != PATTERNS_PER_STACK:
         raise DataError(f"{path}: data has shape {data.shape}, expected (3, H, W)")
     stack = np.ascontiguousarray(data, dtype=np.float32)
@@ -66,6 +68,7 @@ class NpzReader:
         self.split = split
         self.files = sorted(self.folder.glob("*.npz"), key=lambda p: natural_key(p.name))
         self._meta: tuple[np.ndarray, list[str]] | None = None
+        self._shape: tuple[int, int, int] | None = None
 
     def _index(self) -> tuple[np.ndarray, list[str]]:
         """Labels and materials of all files (opens each archive; never reads `data`)."""
@@ -90,7 +93,13 @@ class NpzReader:
         return len(self.files)
 
     def __getitem__(self, index: int) -> Sample:
-        return load_npz(self.files[index])
+        sample = load_npz(self.files[index])
+        if sample.stack.shape != self.image_shape():
+            raise DataError(
+                f"{self.files[index]}: data has shape {sample.stack.shape}, the split's first "
+                f"sample {self.files[0].name} has {self.image_shape()}: one split, one shape"
+            )
+        return sample
 
     def labels(self) -> np.ndarray:
         return self._index()[0].copy()
@@ -101,7 +110,9 @@ class NpzReader:
     def image_shape(self) -> tuple[int, int, int]:
         if not self.files:
             raise DataError(f"{self.folder}: no samples")
-        return tuple(self[0].stack.shape)  # type: ignore[return-value]
+        if self._shape is None:
+            self._shape = tuple(load_npz(self.files[0]).stack.shape)  # type: ignore[assignment]
+        return self._shape  # type: ignore[return-value]
 
     def dtype(self) -> np.dtype:
         return np.dtype(np.float32)

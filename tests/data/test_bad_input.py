@@ -131,6 +131,7 @@ def test_unreadable_npz(tmp_path, capsys):
     ({"data": np.zeros((16, 16), np.float32)}, "expected (3, H, W)"),
     ({"label": np.array([0])}, "outside 1..230"),
     ({"label": np.array([1, 2])}, "not a scalar"),
+    ({"data": np.array([["a", "b"]] * 3)}, "expected numbers"),
 ])
 def test_bad_npz_content(tmp_path, capsys, change, message):
     write_npz_folder(tmp_path / "npz")
@@ -141,6 +142,17 @@ def test_bad_npz_content(tmp_path, capsys, change, message):
     assert main(["inspect", str(tmp_path / "npz"), "--deep"]) == 2
     line = _error_line(capsys)
     assert str(bad) in line and message in line
+
+
+def test_mixed_shapes_in_one_split_name_the_file(tmp_path, capsys):
+    write_npz_folder(tmp_path / "npz")
+    bad = tmp_path / "npz" / "testing" / "sample-1.npz"
+    arrays = dict(np.load(bad))
+    arrays["data"] = np.zeros((3, 8, 8), np.float32)
+    np.savez(bad, **arrays)
+    assert main(["inspect", str(tmp_path / "npz"), "--deep"]) == 2
+    line = _error_line(capsys)
+    assert str(bad) in line and "one split, one shape" in line
 
 
 def test_bad_option_values(tmp_path, capsys, raw):
