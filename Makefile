@@ -5,6 +5,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# CPU-only machine whose pip reaches only the public index: there `torch==2.13.0` resolves
+# to the CUDA build (several GB of nvidia-* wheels). Point TORCH_INDEX at a CPU wheel
+# index (PyTorch's install page lists it; or your site's mirror), e.g.
+#   make test TORCH_INDEX=<cpu wheel index URL>
+# Empty (the default): pip's configured indexes, as before.
+TORCH_INDEX ?=
+# Install progress: one line per package pip collects, and the final summary.
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar off
+PIP_PROGRESS := { grep --line-buffered -E '^(Collecting|Installing|Successfully)' || true; }
 # A GPU machine gets CUDA torch/tensorflow from the index; everywhere else the CPU
 # builds (torch==2.13.0 from the local wheel, tensorflow-cpu): never GBs of CUDA wheels.
 HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
@@ -22,9 +33,9 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing stemdl-bench[$(EXTRAS)] into $(VENV) ..."
-	$(if $(TORCH),$(PY) -m pip install -q --disable-pip-version-check $(TORCH))
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	@echo "installing stemdl-bench[$(EXTRAS)] into $(VENV) (a few minutes on first use) ..."
+	$(if $(TORCH),$(PIP_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH) | $(PIP_PROGRESS))
+	$(PIP_INSTALL) -e ".[$(EXTRAS)]" | $(PIP_PROGRESS)
 	@touch $(STAMP)
 
 lint: $(STAMP)
