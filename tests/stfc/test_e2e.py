@@ -58,6 +58,8 @@ def test_results_json_reads_back(e2e_run: Path) -> None:
     assert result.parameters == trainable_parameter_count(resnet_spec(18), 3, 231)
     assert result.model_size_bytes == (e2e_run / "model.pt").stat().st_size
     assert result.frameworks["torch"] and result.hardware["cpu_count"]
+    assert (result.framework, result.framework_version) == ("torch", result.frameworks["torch"])
+    assert (result.device, result.device_count, result.precision) == ("cpu", 1, "32")
     assert result.test_macro_f1 is not None and result.config["resnet"] == 18
     assert (e2e_run / "checkpoints" / "last.ckpt").is_file()
     assert list((e2e_run / "tensorboard").glob("events.out.tfevents.*"))
