@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,18 @@ def test_evaluate_command_matches_training(e2e_run: Path, tiny_data: Path, capsy
                  "--split", "test", "--workers", "1"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "macro F1" in line and "top-1" in line
+
+
+def test_evaluate_prints_progress_lines_in_a_batch_job(e2e_run: Path, tiny_data: Path, capsys,
+                                                       monkeypatch) -> None:
+    from stemdl.common.progress import INTERVAL_ENV
+    from stemdl.stfc.evaluate import evaluate
+
+    monkeypatch.setenv(INTERVAL_ENV, "0")  # a line per batch; pytest's stderr is no terminal
+    evaluate(e2e_run / "checkpoints" / "last.ckpt", tiny_data, "val", batch_size=5, workers=0)
+    err = capsys.readouterr().err
+    done = re.findall(r"evaluate val: (\d+)/21 samples, .* samples/s", err)
+    assert done[:5] == ["5", "10", "15", "20", "21"] and "\r" not in err
 
 
 def test_time_to_target_mode_stops_at_first_epoch_reaching_it(tiny_data: Path, tmp_path: Path) -> None:
