@@ -25,8 +25,10 @@ from stemdl.common.errors import DataError
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: before the explicit framework/device fields
 CPU_DEVICE = "cpu"  # `RunResult.device` of a run on the host CPU
+# names inside a run folder, shared by both implementations and the tools that read runs
 RESULTS_FILE = "results.json"
 MLPERF_LOG_FILE = "mlperf.log"
+CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass

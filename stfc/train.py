@@ -21,12 +21,11 @@ from typing import Any
 from stemdl.common.atomic import write_atomic, write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.mllog import Keys
-from stemdl.common.results import CPU_DEVICE, RunResult, host_info
+from stemdl.common.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
 
-CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 
 
