@@ -2,6 +2,10 @@
 
 Both implementations write the same schema; `SCHEMA_VERSION` changes whenever a field
 changes meaning, and readers refuse versions they do not know.
+
+Version 2 added the explicit `framework`, `framework_version`, `device`, `device_count`
+and `precision`, so readers never guess among `hardware` keys. A version-1 file is still
+read, with those fields None ("not recorded"), and written back as version 2.
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ from typing import Any
 from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: before the explicit framework/device fields
+CPU_DEVICE = "cpu"  # `RunResult.device` of a run on the host CPU
+# names inside a run folder, shared by both implementations and the tools that read runs
 RESULTS_FILE = "results.json"
 MLPERF_LOG_FILE = "mlperf.log"
+CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass
@@ -43,8 +51,13 @@ class RunResult:
 
     implementation: str  # "stfc" or "ornl"
     division: str = "closed"
-    frameworks: dict[str, str] = field(default_factory=dict)  # name -> version
-    hardware: dict[str, Any] = field(default_factory=dict)
+    framework: str | None = None  # the one the model runs on: "torch" or "tensorflow"
+    framework_version: str | None = None
+    device: str | None = None  # CPU_DEVICE or the accelerator's name, e.g. "NVIDIA H100 ..."
+    device_count: int | None = None  # devices that trained, all nodes together
+    precision: str | None = None  # "32", "bf16-mixed" or "16-mixed"
+    frameworks: dict[str, str] = field(default_factory=dict)  # name -> version (detail)
+    hardware: dict[str, Any] = field(default_factory=dict)  # host and device detail
     config: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     world_size: int = 1
@@ -97,11 +110,16 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise DataError(f"results schema version {version!r} is not {SCHEMA_VERSION}")
+        if version not in READABLE_VERSIONS:
+            newer = isinstance(version, int) and version > SCHEMA_VERSION
+            raise DataError(
+                f"results schema version {version!r} is not one this stemdl-bench reads "
+                f"({', '.join(map(str, READABLE_VERSIONS))})"
+                + ("; it was written by a newer stemdl-bench" if newer else ""))
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["epochs"] = [EpochRecord(**e) for e in data.get("epochs", [])]
+        kwargs["schema_version"] = SCHEMA_VERSION  # older files: the new fields stay None
         return cls(**kwargs)
 
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 from stemdl.common.atomic import write_text_atomic
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.mllog import Keys, MLPerfLogger
-from stemdl.common.results import MLPERF_LOG_FILE, EpochRecord, RunResult
+from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, EpochRecord, RunResult
 from stemdl.common.timing import PhaseTimer, Throughput, TimeToTarget
 
 
@@ -61,7 +61,7 @@ class RunRecorder:
 
     # -- set-up ----------------------------------------------------------------------
     def _initial_result(self, implementation: str, division: str, target_f1: float) -> RunResult:
-        if self.resume and (self.run_dir / "results.json").exists():
+        if self.resume and (self.run_dir / RESULTS_FILE).exists():
             result = RunResult.read(self.run_dir)
         else:
             result = RunResult(implementation=implementation, division=division)

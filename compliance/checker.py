@@ -15,11 +15,12 @@ from pathlib import Path
 from mlperf_logging.compliance_checker import mlp_compliance, mlp_parser
 
 from stemdl.common.errors import StemdlError, unknown_name
+from stemdl.common.results import MLPERF_LOG_FILE
 
 RULES_ROOT = Path(__file__).resolve().parent / "rules"
 DEFAULT_RULESET = "1.0.0"
 DIVISIONS = ("closed", "open")
-LOG_NAME = "mlperf.log"  # the log's name inside a run folder
+LOG_NAME = MLPERF_LOG_FILE  # the log's name inside a run folder
 
 # Our rule sets, and the upstream log-line parser each one reads logs with
 # (`:::MLLOG {json}` lines with time_ms, key, value, metadata).

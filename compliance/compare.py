@@ -12,14 +12,13 @@ import csv
 import io
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stemdl.common.errors import DataError
-from stemdl.common.results import RESULTS_FILE, RunResult
+from stemdl.common.results import CPU_DEVICE, RESULTS_FILE, RunResult
 
 NOT_REACHED = "not reached"
 
@@ -30,6 +29,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("division", "division", "text"),
     ("framework", "framework and version", "text"),
     ("device", "device", "text"),
+    ("precision", "precision", "text"),
     ("model", "model", "text"),
     ("train_samples_per_s", "train samples/s", "rate"),
     ("eval_samples_per_s", "eval samples/s", "rate"),
@@ -59,6 +59,7 @@ class CompareRow:
     division: str
     framework: str
     device: str
+    precision: str | None
     frameworks: dict[str, str]
     hardware: dict[str, Any]
     model: str | None
@@ -131,50 +132,28 @@ def read_runs(paths: Sequence[str | os.PathLike[str]]) -> list[Run]:
 
 
 # -- derived descriptions (text only: no figure is recomputed) -------------------------
-# Deep-learning frameworks, shown first; other recorded versions (numpy, python, ...) stay
-# in results.json and the CSV/JSON output's `frameworks` field.
-FRAMEWORK_NAMES = ("torch", "pytorch-lightning", "pytorch_lightning", "lightning", "tensorflow",
-                   "keras", "jax")
+NOT_RECORDED = "not recorded"  # a results.json from before the explicit fields (schema 1)
 
 
-def framework_text(frameworks: dict[str, str]) -> str:
-    """`{"torch": "2.13.0", "numpy": ...}` -> "torch 2.13.0" (the DL frameworks, else all)."""
-    shown = {k: v for k, v in frameworks.items() if k.lower() in FRAMEWORK_NAMES} or frameworks
-    return ", ".join(f"{name} {version}" for name, version in shown.items()) or "unknown"
+def framework_text(result: RunResult) -> str:
+    """The framework the model ran on and its version, e.g. "torch 2.13.0"."""
+    if not result.framework:
+        return NOT_RECORDED
+    return f"{result.framework} {result.framework_version or '(version not recorded)'}"
 
 
-_DEVICE_KEYS = ("device", "devices", "accelerator_name", "accelerators", "accelerator", "gpu_name",
-                "gpus", "gpu")
-_TF_DEVICE = re.compile(r"^/(?:job:[^/]*/)?(?:replica:\d+/)?(?:task:\d+/)?device:([A-Za-z]+):\d+$")
-
-
-def _device_name(value: Any) -> str:
-    """A TensorFlow device string ('/device:GPU:0') becomes its type ('GPU')."""
-    text = str(value)
-    match = _TF_DEVICE.match(text)
-    return match[1].upper() if match else text
-
-
-def device_text(hardware: dict[str, Any]) -> str:
-    """The accelerator the implementation recorded, else the CPU and its core count."""
-    for key in _DEVICE_KEYS:
-        value = hardware.get(key)
-        if value in (None, "", [], {}):
-            continue
-        if isinstance(value, (list, tuple)):
-            names = [_device_name(v) for v in value]
-            uniq = sorted(set(names))
-            value = ", ".join(f"{names.count(n)}x {n}" if names.count(n) > 1 else n for n in uniq)
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        text = _device_name(value)
-        if text.lower() in ("cpu", "auto") or set(text.lower().replace("x ", "").split(", ")) == {
-                "cpu"}:
-            break  # says nothing more than the CPU facts below
-        return text
-    cpu = hardware.get("processor") or "CPU"
-    cores = hardware.get("cpu_count")
-    return f"CPU {cpu} ({cores} cores)" if cores else f"CPU {cpu}"
+def device_text(result: RunResult) -> str:
+    """The devices that trained: "2x NVIDIA H100 ...", or the host CPU with its cores."""
+    if not result.device:
+        return NOT_RECORDED
+    count = result.device_count or 1
+    if result.device != CPU_DEVICE:
+        return f"{count}x {result.device}" if count > 1 else result.device
+    host = result.hardware
+    cores = host.get("cpu_count")
+    text = f"CPU {host.get('processor') or ''}".rstrip()
+    text += f" ({cores} cores)" if cores else ""
+    return text + (f", {count} processes" if count > 1 else "")
 
 
 # -- compliance --------------------------------------------------------------------------
@@ -209,8 +188,9 @@ def row_of(run: Run, check: ComplianceCheck | None = default_compliance_check) -
         run_dir=str(run.run_dir),
         implementation=r.implementation,
         division=r.division,
-        framework=framework_text(r.frameworks),
-        device=device_text(r.hardware),
+        framework=framework_text(r),
+        device=device_text(r),
+        precision=r.precision,
         frameworks=dict(r.frameworks),
         hardware=dict(r.hardware),
         model=model,

@@ -12,8 +12,7 @@ import shutil
 from pathlib import Path
 
 from stemdl.common.errors import StemdlError
-
-CHECKPOINT_DIR = "checkpoints"
+from stemdl.common.results import CHECKPOINT_DIR
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from stemdl.common.errors import StemdlError
+from stemdl.common.results import CPU_DEVICE
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
@@ -103,6 +104,19 @@ def worker_info(strategy: tf.distribute.Strategy) -> WorkerInfo:
             task_id += 1
     replicas = strategy.num_replicas_in_sync
     return WorkerInfo(task_id, num_workers, replicas, max(1, replicas // num_workers))
+
+
+def device_name(strategy: tf.distribute.Strategy) -> str:
+    """What the replicas run on: the GPU's name (e.g. "NVIDIA H100 80GB HBM3"), else "cpu"."""
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy: TensorFlow's default device
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")[:1]]
+    if not any(":GPU:" in d.upper() for d in devices):
+        return CPU_DEVICE
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    return str(details.get("device_name") or "GPU")
 
 
 def barrier(strategy: tf.distribute.Strategy) -> None:

@@ -8,16 +8,17 @@ log, results.json) is one `RunRecorder` that `stemdl.ornl.train` calls between e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stemdl.common.data.samples import SampleReader
 from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.progress import progress as progress_bar
 from stemdl.common.workload import NUM_LOGITS, PATTERNS_PER_STACK
 from stemdl.ornl import augment
 from stemdl.ornl import data as pipeline
@@ -157,8 +158,7 @@ class Trainer:
         )
         losses = []
         steps = self.steps_per_epoch(reader)
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}", unit="step", leave=False,
-                   disable=None if self.progress else True)
+        bar = self._bar(steps, f"train epoch {epoch + 1}")
         for i, batch in enumerate(dist):
             losses.append(self._train_step(batch))
             bar.update(1)
@@ -167,6 +167,11 @@ class Trainer:
         bar.close()
         mean = float(np.mean([float(v) for v in losses])) if losses else float("nan")
         return mean, len(losses) * self.global_batch
+
+    def _bar(self, steps: int, desc: str):
+        """A bar on a terminal, rate/ETA lines in a batch job's log (chief only)."""
+        return progress_bar(steps, desc, "step", enabled=None if self.progress else False,
+                            leave=False)
 
     # -- evaluation ------------------------------------------------------------------
     def _eval_logits(self, stacks):
@@ -201,12 +206,16 @@ class Trainer:
         total = np.zeros((self.num_classes, self.num_classes), np.int64)
         kept: list[list[np.ndarray]] = [[], [], []]
         local = self.strategy.experimental_local_results
+        steps = math.ceil(len(reader) / (self.eval_batch * self.strategy.num_replicas_in_sync))
+        bar = self._bar(steps, "evaluate")
         for batch in dist:
             counts, indices, labels, preds = self._eval_step(batch)
             total += counts.numpy()
+            bar.update(1)
             if keep_predictions:
                 for store, value in zip(kept, (indices, labels, preds), strict=True):
                     store.extend(np.asarray(v).ravel() for v in local(value))
+        bar.close()
         out = EvalOutput(ConfusionMatrix(self.num_classes, total))
         if keep_predictions and kept[0]:
             out.indices, out.labels, out.preds = (np.concatenate(k).astype(np.int64) for k in kept)

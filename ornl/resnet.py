@@ -4,7 +4,10 @@ v1.5 layout (stride on the 3x3 convolution of a bottleneck), convolutions withou
 a 1x1 projection (conv + BN) whenever the shape changes, torch-style symmetric padding
 (explicit ZeroPadding2D + "valid", because Keras "same" pads stride-2 convolutions
 asymmetrically) and torch's BN constants (momentum 0.9 in Keras terms, eps 1e-5), so
-trainable parameter counts equal `trainable_parameter_count(spec, ...)` for every depth.
+trainable parameter counts equal `trainable_parameter_count(spec, ...)` for every depth
+and, with torch's weights copied in, the logits equal torch's (tests/test_modeldiffs.py).
+One framework difference stays: Keras averages the biased batch variance into the
+moving variance, torch the unbiased one (a factor n/(n-1), n = batch x H x W).
 The ORNL head adds dropout on the pooled features before the logits (no parameters).
 """
 

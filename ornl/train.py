@@ -120,7 +120,7 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
     from stemdl.common.runrecorder import RunRecorder
     from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import Checkpointer
-    from stemdl.ornl.distributed import barrier, make_strategy, worker_info
+    from stemdl.ornl.distributed import barrier, device_name, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet, trainable_parameters
 
@@ -212,6 +212,8 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
     variables = model.weights
     result = recorder.finish(
         frameworks={"tensorflow": tf.__version__, "keras": keras.__version__},
+        framework="tensorflow", framework_version=tf.__version__, precision=cfg.precision,
+        device=device_name(strategy), device_count=info.replicas,
         hardware={**host_info(), "devices": [d.name for d in tf.config.list_logical_devices()],
                   "replicas": info.replicas, "workers": info.num_workers,
                   "precision": cfg.mixed_policy, "xla": cfg.xla},

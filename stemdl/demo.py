@@ -33,7 +33,7 @@ import yaml
 from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
-from stemdl.common.workload import RECIPES
+from stemdl.common.workload import INPUT_IMAGE_SIZE, RECIPES
 
 IMPLEMENTATIONS = ("stfc", "ornl")
 PLOT_NAME = "compare.png"
@@ -46,7 +46,7 @@ class DemoSize:
 
     name: str
     simulate_preset: str
-    image_size: int  # preprocess output size (the recipes use 128)
+    image_size: int  # preprocess output size (the recipes use INPUT_IMAGE_SIZE)
     resnet: int
     epochs: int
     warmup_epochs: int  # ORNL only (recipe: 5)
@@ -78,7 +78,7 @@ class DemoSize:
 
 SIZES: dict[str, DemoSize] = {
     # about 10 minutes on 2 CPU cores, everything included
-    "demo": DemoSize("demo", "demo", image_size=128, resnet=18, epochs=6, warmup_epochs=1,
+    "demo": DemoSize("demo", "demo", image_size=INPUT_IMAGE_SIZE, resnet=18, epochs=6, warmup_epochs=1,
                      max_inference_batches=8),
     # CI-sized: the whole pipeline in well under two minutes (tests/compare)
     "tiny": DemoSize("tiny", "tiny", image_size=32, resnet=18, epochs=1, warmup_epochs=1,

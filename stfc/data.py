@@ -25,7 +25,7 @@ from stemdl.common.errors import DataError, StemdlError
 
 class ReaderDataset(Dataset):
     """A SampleReader as a map-style torch Dataset: (network input float32 (3,H,W) in
-    [0, 255], label int64); raw stacks are preprocessed on the fly (`common.model_input`).
+    [0, 255], label int64); raw stacks are preprocessed on the fly (`common.data.transform.model_input`).
 
     `__getitems__` fetches a whole batch through the reader's `read_batch` where it has
     one (one HDF5 slice instead of `batch` reads); `collate` accepts both forms.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.modelspec import RESNET_DEPTHS
+from stemdl.common.progress import progress
 from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import add_evaluate_arguments
 
@@ -76,10 +76,10 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
                                          num_workers=workers, collate_fn=collate)
     cm, meter = ConfusionMatrix(), LatencyMeter()
     t_start = time.perf_counter()
-    from tqdm import tqdm
-
-    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        for x, y in tqdm(loader, desc=f"evaluate {split}", disable=None, file=sys.stderr):
+    bar = progress(len(reader), f"evaluate {split}", "sample")
+    with bar, torch.no_grad(), torch.autocast(device.type, dtype=dtype,
+                                              enabled=dtype is not None):
+        for x, y in loader:
             x = x.to(device)
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -87,6 +87,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
             pred = model(x).argmax(dim=1).cpu()
             meter.add(int(x.shape[0]), time.perf_counter() - t0)
             cm.update(y.numpy(), pred.numpy())
+            bar.update(int(x.shape[0]))
     return {
         "checkpoint": str(checkpoint), "data": str(data), "split": split, "model": f"resnet{depth}",
         "samples": cm.total, "macro_f1": cm.macro_f1(), "top1": cm.top1(),

@@ -21,12 +21,11 @@ from typing import Any
 from stemdl.common.atomic import write_atomic, write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.mllog import Keys
-from stemdl.common.results import RunResult, host_info
+from stemdl.common.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
 
-CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 
 
@@ -177,6 +176,15 @@ def hardware(accelerator: str, world: int, nodes: int) -> dict[str, Any]:
     if accelerator == "gpu":
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
+
+
+def run_identity(accelerator: str, world: int, precision: str) -> dict[str, Any]:
+    """RunResult's explicit framework and device fields (one process per device)."""
+    import torch
+
+    device = torch.cuda.get_device_name() if accelerator == "gpu" else CPU_DEVICE
+    return {"framework": "torch", "framework_version": torch.__version__, "device": device,
+            "device_count": world, "precision": precision}
 
 
 def time_inference(module: Any, loader: Any, device: Any, precision: str,
@@ -361,6 +369,7 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
 
     result = recorder.finish(
         frameworks=versions(), hardware=hardware(layout.accelerator, world, layout.nodes),
+        **run_identity(layout.accelerator, world, config.precision),
         config=config_to_dict(config), world_size=world, test_macro_f1=test_f1,
         test_top1=test_top1, inference=inference, parameters=count_trainable(module.model),
         model_size_bytes=model_size, checkpoint=f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}",

@@ -15,6 +15,7 @@ from pathlib import Path
 from stemdl.common.data.layouts import detect_layout, list_splits
 from stemdl.common.data.npz import UNKNOWN_MATERIAL
 from stemdl.common.data.splits import open_split
+from stemdl.common.progress import progress as progress_bar
 
 SPLIT_OK, SPLIT_LEAK, SPLIT_UNKNOWN = "ok", "leak", "unknown"
 
@@ -50,9 +51,10 @@ class InspectReport:
 
 def inspect_folder(root: str | Path, deep: bool = False, progress: bool | None = None
                    ) -> InspectReport:
-    """Report on a folder; with ``deep``, read every image too (NaN/Inf, shape)."""
-    from tqdm import tqdm
+    """Report on a folder; with ``deep``, read every image too (NaN/Inf, shape).
 
+    ``progress``: None = a bar on a terminal, rate/ETA lines otherwise; False = silent.
+    """
     root = Path(root)
     report = InspectReport(str(root), detect_layout(root))
     seen: dict[str, set[str]] = {}
@@ -67,10 +69,11 @@ def inspect_folder(root: str | Path, deep: bool = False, progress: bool | None =
             seen.setdefault(material, set()).add(split)
         shape = list(reader.image_shape()) if len(reader) else None
         if deep:
-            bar = tqdm(range(len(reader)), desc=f"check {split}", unit="sample",
-                       disable=True if progress is False else None)
-            for i in bar:
-                reader[i]  # raises a one-line DataError on a bad sample
+            with progress_bar(len(reader), f"check {split}", "sample",
+                              enabled=False if progress is False else None) as bar:
+                for i in range(len(reader)):
+                    reader[i]  # raises a one-line DataError on a bad sample
+                    bar.update(1)
             report.samples_checked += len(reader)
         counts = Counter(int(x) for x in labels)
         report.splits.append(SplitReport(

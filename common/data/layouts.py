@@ -16,6 +16,8 @@ from stemdl.common.errors import DataError, StemdlError, unknown_name
 RAW, NPZ, PACKED = "raw", "npz", "packed"
 LAYOUTS = (RAW, NPZ, PACKED)
 PACKED_MANIFEST = "stemdl-packed.json"
+RAW_GLOB = "batch_*.h5"  # the raw layout's files (ORNL generator, `stemdl simulate`)
+PART_GLOB = "part-*.h5"  # the packed layout's files in a split folder
 
 # on-disk split name -> canonical split name (workload.SPLITS)
 SPLIT_ALIASES: dict[str, str] = {
@@ -30,6 +32,11 @@ SPLIT_ALIASES: dict[str, str] = {
 }
 
 RAW_FILE_RE = re.compile(r"^batch_(?P<split>[A-Za-z]+)(?:_(?P<rank>\d+))?\.h5$")
+
+
+def raw_file_name(split: str, rank: int) -> str:
+    """The raw layout's file of one split written by one rank (matches RAW_FILE_RE)."""
+    return f"batch_{split}_{rank}.h5"
 
 
 def canonical_split(name: str) -> str:
@@ -59,7 +66,7 @@ def raw_split_files(root: str | Path) -> dict[str, tuple[str, list[Path]]]:
     """canonical split -> (on-disk split name, sorted batch files) of a raw folder."""
     root = Path(root)
     found: dict[str, tuple[str, list[Path]]] = {}
-    for path in sorted(root.glob("batch_*.h5"), key=lambda p: natural_key(p.name)):
+    for path in sorted(root.glob(RAW_GLOB), key=lambda p: natural_key(p.name)):
         match = RAW_FILE_RE.match(path.name)
         if not match or match["split"].lower() not in SPLIT_ALIASES:
             continue
@@ -93,7 +100,7 @@ def npz_split_dirs(root: str | Path) -> dict[str, Path]:
 
 def packed_split_dirs(root: str | Path) -> dict[str, Path]:
     """canonical split -> sub-folder of part-*.h5 files of a packed folder."""
-    return _split_dirs(Path(root), "part-*.h5")
+    return _split_dirs(Path(root), PART_GLOB)
 
 
 def detect_layout(root: str | Path) -> str:

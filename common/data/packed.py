@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from stemdl.common.data.layouts import PACKED, PACKED_MANIFEST, natural_key
+from stemdl.common.data.layouts import PACKED, PACKED_MANIFEST, PART_GLOB, natural_key
 from stemdl.common.data.raw import open_h5
 from stemdl.common.data.samples import Sample
 from stemdl.common.errors import DataError
@@ -32,7 +32,6 @@ from stemdl.common.workload import MAX_LABEL, MIN_LABEL
 
 FORMAT_NAME = "stemdl-packed"
 FORMAT_VERSION = 1
-PART_GLOB = "part-*.h5"
 
 
 def manifest(image_size: int) -> dict:

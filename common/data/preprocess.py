@@ -43,6 +43,7 @@ from stemdl.common.data.raw import (
 from stemdl.common.data.transform import transform_stack
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.progress import progress as progress_bar
+from stemdl.common.workload import INPUT_IMAGE_SIZE
 
 FORMATS = ("npz", "packed")
 PART_SAMPLES = 512  # samples per task (and per packed part file); fixed => stable names
@@ -225,7 +226,7 @@ def preprocess(
     raw: str | Path,
     out: str | Path,
     fmt: str = "npz",
-    size: int = 128,
+    size: int = INPUT_IMAGE_SIZE,
     workers: int = 1,
     rank: int = 0,
     world: int = 1,

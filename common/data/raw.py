@@ -20,7 +20,9 @@ from stemdl.common.data.samples import Sample
 from stemdl.common.errors import DataError
 from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK
 
-STACK = "cbed_stack"
+STACK = "cbed_stack"  # the dataset of one sample group
+SPACE_GROUP_ATTR = "space_group"  # attributes of a sample group
+MATERIAL_ATTR = "material"
 GROUP_RE = re.compile(r"^sample_(?P<material>[^_]+)_(?P<energy>[^_]+)$")
 
 
@@ -76,8 +78,8 @@ def material_of(name: str, attrs: h5py.AttributeManager) -> str:
     Not prefixed by file: ORNL material indices are global across ranks, so the same
     material in two split files must compare equal for the split check.
     """
-    if "material" in attrs:
-        return attr_text(attrs["material"])
+    if MATERIAL_ATTR in attrs:
+        return attr_text(attrs[MATERIAL_ATTR])
     match = GROUP_RE.match(name)
     return match["material"] if match else name
 
@@ -99,10 +101,10 @@ def check_group(name: str, obj: object) -> GroupInfo:
     ds = obj.get(STACK)
     if not isinstance(ds, h5py.Dataset):
         raise SampleProblem("no_cbed_stack", f"group {name} has no {STACK} dataset")
-    if "space_group" not in obj.attrs:
+    if SPACE_GROUP_ATTR not in obj.attrs:
         raise SampleProblem("no_space_group", f"group {name} has no space_group attribute")
     try:
-        label = parse_space_group(obj.attrs["space_group"])
+        label = parse_space_group(obj.attrs[SPACE_GROUP_ATTR])
     except SampleProblem as err:
         raise SampleProblem(err.reason, f"group {name}: {err}") from None
     shape = tuple(ds.shape)

@@ -14,6 +14,7 @@ from stemdl.common.errors import StemdlError
 from stemdl.common.simulation.cbed import Physics
 from stemdl.common.simulation.crystals import FIXED_NAMES, FIXED_SPACE_GROUPS
 from stemdl.common.simulation.presets import ALL_SPACE_GROUPS, get_preset
+from stemdl.common.workload import MAX_LABEL, MIN_LABEL, is_valid_label
 
 FIRST_ENERGY_KEV = 100
 ENERGY_STEP_KEV = 10
@@ -22,6 +23,7 @@ ENERGY_STEP_KEV = 10
 SPLIT_PATTERN = ("train", "dev", "test") + ("train",) * 7
 SPLITS = ("train", "dev", "test")
 MIN_SIZE = 16
+LABELS = f"{MIN_LABEL}..{MAX_LABEL}"
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,12 @@ def parse_space_groups(text: str) -> tuple[int, ...]:
             first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
         except ValueError:
             raise StemdlError(
-                f"--space-groups: '{part}' is not a space group (give numbers 1..230, "
+                f"--space-groups: '{part}' is not a space group (give numbers {LABELS}, "
                 "ranges like 1-10, or all)"
             ) from None
         for number in (first, last):
-            if not 1 <= number <= 230:
-                raise StemdlError(f"--space-groups: unknown space group {number} (valid: 1..230)")
+            if not is_valid_label(number):
+                raise StemdlError(f"--space-groups: unknown space group {number} (valid: {LABELS})")
         if first > last:
             raise StemdlError(f"--space-groups: empty range '{part}'")
         groups.update(range(first, last + 1))

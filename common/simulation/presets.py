@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from stemdl.common.errors import unknown_name
 from stemdl.common.simulation.crystals import FIXED_SPACE_GROUPS
+from stemdl.common.workload import MAX_LABEL, MIN_LABEL, RAW_IMAGE_SIZE
 
 # 10 space groups over all crystal systems that pyxtal fills reliably under 10 A.
 DEMO_SPACE_GROUPS = (2, 14, 15, 62, 63, 139, 166, 194, 221, 225)
-ALL_SPACE_GROUPS = tuple(range(1, 231))
+ALL_SPACE_GROUPS = tuple(range(MIN_LABEL, MAX_LABEL + 1))
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Preset:
 PRESETS = {
     "tiny": Preset("tiny", "fixed", tuple(sorted(set(FIXED_SPACE_GROUPS.values()))), 1, 2, 128),
     "demo": Preset("demo", "random", DEMO_SPACE_GROUPS, 10, 4, 128),
-    "full": Preset("full", "random", ALL_SPACE_GROUPS, 100, 10, 512),
+    "full": Preset("full", "random", ALL_SPACE_GROUPS, 100, 10, RAW_IMAGE_SIZE),
 }
 
 

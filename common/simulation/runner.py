@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemdl.common.data.raw import MATERIAL_ATTR, SPACE_GROUP_ATTR
 from stemdl.common.errors import StemdlError
 from stemdl.common.lock import LOCK_PREFIX, locked_folder
 from stemdl.common.progress import progress as progress_bar
@@ -72,8 +73,8 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
         if not np.all(np.isfinite(stacks[e])):  # the original dropped NaN patterns too
             continue
         attrs = {
-            "space_group": np.bytes_(str(crystal.space_group)),
-            "material": spec.material_id,
+            SPACE_GROUP_ATTR: np.bytes_(str(crystal.space_group)),
+            MATERIAL_ATTR: spec.material_id,
             "formula": crystal.formula,
             "energy_keV": float(kev),
             "z_dirs": np.array([ax.z_dir for ax in axes], dtype=np.int64),

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from stemdl.common.data.raw import attr_text
+from stemdl.common.data.layouts import RAW_GLOB
+from stemdl.common.data.raw import STACK, attr_text
 from stemdl.common.errors import DataError
 
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(path.glob("batch_*.h5"))
+        files = sorted(path.glob(RAW_GLOB))
         if not files:
-            raise DataError(f"{path}: no batch_*.h5 files in this folder")
+            raise DataError(f"{path}: no {RAW_GLOB} files in this folder")
         return files
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -37,9 +38,9 @@ def load(path: Path, keys: list[str] | None) -> list[tuple[str, np.ndarray, dict
             for key in names:
                 if key in h5:
                     group = h5[key]
-                    if "cbed_stack" not in group:
-                        raise DataError(f"{file}: {key} has no cbed_stack")
-                    found.append((key, group["cbed_stack"][()], dict(group.attrs)))
+                    if STACK not in group:
+                        raise DataError(f"{file}: {key} has no {STACK}")
+                    found.append((key, group[STACK][()], dict(group.attrs)))
                     if key in wanted:
                         wanted.remove(key)
         if found and not wanted:

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from stemdl.common.atomic import write_atomic, write_text_atomic
+from stemdl.common.data.layouts import raw_file_name
+from stemdl.common.data.raw import STACK
 
 MANIFEST = "simulate.json"
 WORK = ".simulate-work"
@@ -34,10 +36,6 @@ class SampleRecord:
     attrs: dict
 
 
-def batch_name(split: str, rank: int) -> str:
-    return f"batch_{split}_{rank}.h5"
-
-
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically (temporary name, then rename)."""
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -47,7 +45,7 @@ def _write_groups(h5file, samples: Iterable[SampleRecord]) -> int:
     n = 0
     for sample in samples:
         group = h5file.create_group(sample.key)
-        group.create_dataset("cbed_stack", data=np.asarray(sample.stack, dtype=np.float32))
+        group.create_dataset(STACK, data=np.asarray(sample.stack, dtype=np.float32))
         for name, value in sample.attrs.items():
             group.attrs[name] = value
         n += 1
@@ -68,7 +66,7 @@ class RankWork:
         self.folder.mkdir(parents=True, exist_ok=True)
         for stale in self.folder.glob("*.tmp-*"):
             stale.unlink(missing_ok=True)
-        for stale in self.out.glob(f"batch_*_{self.rank}.h5.tmp-*"):
+        for stale in self.out.glob(f"{raw_file_name('*', self.rank)}.tmp-*"):
             stale.unlink(missing_ok=True)
 
     def _h5(self, index: int) -> Path:
@@ -109,7 +107,7 @@ class RankWork:
                 by_split[str(f.attrs["split"])].append(path)
         counts = {}
         for split, paths in by_split.items():
-            final = self.out / batch_name(split, self.rank)
+            final = self.out / raw_file_name(split, self.rank)
             if not paths:
                 final.unlink(missing_ok=True)
                 continue

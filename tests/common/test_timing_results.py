@@ -6,7 +6,7 @@ import pytest
 
 from stemdl.common.errors import DataError
 from stemdl.common.metrics import ConfusionMatrix
-from stemdl.common.results import EpochRecord, RunResult
+from stemdl.common.results import SCHEMA_VERSION, EpochRecord, RunResult
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.common.timing import LatencyMeter, PhaseTimer, Throughput, TimeToTarget
 
@@ -41,8 +41,24 @@ def test_meters():
     assert s["samples"] == 20 and s["sample_latency_mean_s"] == 0.2 and s["samples_per_second"] == 5.0
 
 
+def test_version_1_results_read_with_explicit_fields_not_recorded(tmp_path):
+    """A results.json from before the explicit framework/device fields stays readable;
+    nothing is guessed for them, and a rewrite is version 2."""
+    data = RunResult(implementation="ornl", hardware={"devices": ["/device:CPU:0"]}).to_dict()
+    for name in ("framework", "framework_version", "device", "device_count", "precision"):
+        del data[name]
+    data["schema_version"] = 1
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    old = RunResult.read(tmp_path)
+    assert (old.framework, old.device, old.device_count, old.precision) == (None,) * 4
+    assert old.hardware == {"devices": ["/device:CPU:0"]}
+    old.write(tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text())["schema_version"] == SCHEMA_VERSION == 2
+
+
 def test_results_round_trip_and_bad_files(tmp_path):
-    r = RunResult(implementation="stfc", seed=3)
+    r = RunResult(implementation="stfc", seed=3, framework="torch", framework_version="2.13.0",
+                  device="cpu", device_count=2, precision="bf16-mixed")
     r.add_epoch(EpochRecord(epoch=1, val_macro_f1=0.2, epoch_time_s=4.0))
     r.add_epoch(EpochRecord(epoch=2, val_macro_f1=0.5, epoch_time_s=2.0))
     r.write(tmp_path)
@@ -52,7 +68,11 @@ def test_results_round_trip_and_bad_files(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text())
     data["schema_version"] = 99
     (tmp_path / "results.json").write_text(json.dumps(data))
-    with pytest.raises(DataError, match="schema version 99"):
+    with pytest.raises(DataError, match="schema version 99 .* newer stemdl-bench"):
+        RunResult.read(tmp_path)
+    data["schema_version"] = None
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="schema version None is not one"):
         RunResult.read(tmp_path)
     with pytest.raises(DataError, match="no such results file"):
         RunResult.read(tmp_path / "nowhere")

@@ -8,7 +8,7 @@ import numpy as np
 
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.mllog import Keys
-from stemdl.common.results import RunResult
+from stemdl.common.results import CPU_DEVICE, RunResult
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.common.timing import LatencyMeter
 
@@ -72,6 +72,9 @@ def make_run(
         inference=latency.summary(),
         frameworks={"torch": "2.13.0", "pytorch-lightning": "2.6.6"}
         if implementation == "stfc" else {"tensorflow": "2.21.0", "keras": "3.15.1"},
+        framework="torch" if implementation == "stfc" else "tensorflow",
+        framework_version="2.13.0" if implementation == "stfc" else "2.21.0",
+        device=CPU_DEVICE, device_count=1, precision="32",
         hardware={"processor": "x86_64", "cpu_count": 2, "hostname": "h"},
         parameters=23_000_000 + seed,
         model_size_bytes=92_000_000 + seed,

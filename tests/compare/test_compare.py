@@ -42,8 +42,9 @@ def test_rows_copy_the_figures_of_results_json(two_runs):
         assert row.inference_latency_per_sample_s == data["inference"]["sample_latency_mean_s"]
         assert row.inference_samples_per_s == data["inference"]["samples_per_second"]
         assert row.epochs == len(data["epochs"])
-        for name, version in data["frameworks"].items():
-            assert f"{name} {version}" in row.framework
+        assert row.framework == f"{data['framework']} {data['framework_version']}"
+        assert row.precision == data["precision"] == "32"
+        assert row.device == "CPU x86_64 (2 cores)"
         assert row.compliance == "PASS" and row.compliance_reasons == []
     stfc, ornl = rows
     assert stfc.reached_target and stfc.time_to_target_s == json.loads(
@@ -129,11 +130,25 @@ def test_labels_are_unique(tmp_path):
     assert [r.label for r in runs] == ["a/stfc", "b/stfc"]
 
 
-def test_device_text():
-    assert compare.device_text({"device": "NVIDIA H100", "cpu_count": 16}) == "NVIDIA H100"
-    assert compare.device_text({"gpus": ["A100", "A100"]}) == "2x A100"
-    assert compare.device_text({"device": "cpu", "processor": "x86_64", "cpu_count": 2}) == (
-        "CPU x86_64 (2 cores)")
+def test_device_and_framework_text_read_the_explicit_fields():
+    def result(**fields):
+        return RunResult(implementation="ornl", **fields)
+
+    # the explicit field decides; hardware detail that names other devices is not consulted
+    gpu = result(device="NVIDIA H100 80GB HBM3", device_count=1,
+                 hardware={"devices": ["/device:CPU:0"], "cpu_count": 16})
+    assert compare.device_text(gpu) == "NVIDIA H100 80GB HBM3"
+    assert compare.device_text(result(device="NVIDIA A100", device_count=8)) == "8x NVIDIA A100"
+    cpu = result(device="cpu", device_count=1, hardware={"processor": "x86_64", "cpu_count": 2,
+                                                        "gpus": ["A100"]})
+    assert compare.device_text(cpu) == "CPU x86_64 (2 cores)"
+    cpu.device_count = 2
+    assert compare.device_text(cpu) == "CPU x86_64 (2 cores), 2 processes"
+    assert compare.framework_text(result(framework="tensorflow", framework_version="2.21.0",
+                                         frameworks={"torch": "2.13.0"})) == "tensorflow 2.21.0"
+    # a schema-1 file: nothing is guessed from the detail dictionaries
+    old = result(frameworks={"torch": "2.13.0"}, hardware={"gpus": ["A100"]})
+    assert compare.device_text(old) == compare.framework_text(old) == compare.NOT_RECORDED
 
 
 def test_plot_is_a_png_with_one_curve_per_run(two_runs, tmp_path):

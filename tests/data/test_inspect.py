@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 from stemdl.cli import main
 from stemdl.common.data.preprocess import preprocess
+from stemdl.common.progress import INTERVAL_ENV
 from tests.data.fixtures import Fault, write_npz_folder, write_raw_folder
 
 
@@ -18,6 +20,16 @@ def test_inspect_raw_report(raw, capsys):
     label = raw.good("train")[0].label
     assert f"{label}:2" in text
     assert "split check: OK: no material appears in two splits" in text
+
+
+def test_deep_check_prints_progress_lines_in_a_batch_job(raw, capsys, monkeypatch):
+    """stderr is no terminal under pytest, as in a SLURM job: rate/ETA lines, not silence."""
+    monkeypatch.setenv(INTERVAL_ENV, "0")  # a line per sample
+    assert main(["inspect", str(raw.root), "--deep"]) == 0
+    captured = capsys.readouterr()
+    assert "images checked: 20" in captured.out
+    assert re.findall(r"check train: (\d+)/12 samples, .* samples/s", captured.err)[-1] == "12"
+    assert "check test: 4/4 samples" in captured.err and "\r" not in captured.err
 
 
 def test_inspect_json(raw, tmp_path, capsys):

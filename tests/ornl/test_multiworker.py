@@ -56,7 +56,7 @@ def test_two_workers_sum_confusion_like_gathered_predictions(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
     result = RunResult.read(run_dir)
     assert result.world_size == 2 and result.global_batch_size == 8
-    assert result.hardware["workers"] == 2
+    assert result.hardware["workers"] == 2 and (result.device, result.device_count) == ("cpu", 2)
     parts = [np.load(run_dir / "predictions" / f"val-worker{i}.npz") for i in range(2)]
     indices = np.concatenate([p["indices"] for p in parts])
     assert sorted(indices.tolist()) == list(range(25))  # disjoint shards, nothing padded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,8 @@ def test_results_json_reads_back(e2e_run: Path) -> None:
     assert result.parameters == trainable_parameter_count(resnet_spec(18), 3, 231)
     assert result.model_size_bytes == (e2e_run / "model.pt").stat().st_size
     assert result.frameworks["torch"] and result.hardware["cpu_count"]
+    assert (result.framework, result.framework_version) == ("torch", result.frameworks["torch"])
+    assert (result.device, result.device_count, result.precision) == ("cpu", 1, "32")
     assert result.test_macro_f1 is not None and result.config["resnet"] == 18
     assert (e2e_run / "checkpoints" / "last.ckpt").is_file()
     assert list((e2e_run / "tensorboard").glob("events.out.tfevents.*"))
@@ -92,6 +95,18 @@ def test_evaluate_command_matches_training(e2e_run: Path, tiny_data: Path, capsy
                  "--split", "test", "--workers", "1"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "macro F1" in line and "top-1" in line
+
+
+def test_evaluate_prints_progress_lines_in_a_batch_job(e2e_run: Path, tiny_data: Path, capsys,
+                                                       monkeypatch) -> None:
+    from stemdl.common.progress import INTERVAL_ENV
+    from stemdl.stfc.evaluate import evaluate
+
+    monkeypatch.setenv(INTERVAL_ENV, "0")  # a line per batch; pytest's stderr is no terminal
+    evaluate(e2e_run / "checkpoints" / "last.ckpt", tiny_data, "val", batch_size=5, workers=0)
+    err = capsys.readouterr().err
+    done = re.findall(r"evaluate val: (\d+)/21 samples, .* samples/s", err)
+    assert done[:5] == ["5", "10", "15", "20", "21"] and "\r" not in err
 
 
 def test_time_to_target_mode_stops_at_first_epoch_reaching_it(tiny_data: Path, tmp_path: Path) -> None:
