@@ -6,7 +6,6 @@ onto `OrnlConfig`; precedence: defaults < YAML < key=value < flags.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 
 from stemdl.common.atomic import write_atomic
 from stemdl.common.config import to_dict
+from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import RunResult, host_info
@@ -27,43 +27,75 @@ from stemdl.ornl.config import ALIASES, OrnlConfig
 KILL_AFTER_EPOCH_ENV = "STEMDL_ORNL_KILL_AFTER_EPOCH"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise StemdlError(f"{self.prog}: {message}")
-
-
-# flag -> (config field, type)
+# flag -> (config field, type, help); upstream sgcl_runner.py spellings included
 FLAGS: dict[str, tuple[str, Any, str]] = {
-    "--train-dir": ("train_dir", str, "training split folder (raw, npz or packed layout)"),
-    "--val-dir": ("val_dir", str, "validation split folder"),
-    "--test-dir": ("test_dir", str, "test split folder"),
+    "--train-dir": ("train_dir", str, "training split folder: one split's sample-*.npz files "
+                    "(upstream), a packed split, a raw batch_* folder, or a data folder"),
+    "--val-dir": ("val_dir", str, "validation split folder (upstream run.sh passes DATA/test)"),
+    "--test-dir": ("test_dir", str, "test split folder (optional)"),
+    "--inference-dir": ("inference_dir", str, "inference split folder (optional)"),
     "--data-dir": ("data_dir", str, "a folder holding all splits"),
-    "--run-dir": ("run_dir", str, "output folder: mlperf.log, results.json, checkpoints, tensorboard"),
+    "--run-dir": ("run_dir", str, "output folder (default runs/ornl-<job id or time>)"),
+    "--log-dir": ("run_dir", str, "upstream name of --run-dir"),
     "--epochs": ("epochs", int, "epochs to train (the maximum in mode=target)"),
     "--batch-size": ("batch_size", int, "batch size per replica (ORNL: 32)"),
+    "--val-batch-size": ("eval_batch_size", int, "evaluation batch size per replica "
+                         "(default: --batch-size)"),
     "--base-lr": ("learning_rate", float, "AdamW lr per replica, scaled by replicas (ORNL: 1e-3)"),
     "--wd": ("weight_decay", float, "AdamW weight decay (ORNL: 5e-5)"),
-    "--warmup-epochs": ("warmup_epochs", int, "linear warm-up epochs (ORNL: 5)"),
+    "--warmup-epochs": ("warmup_epochs", float, "linear warm-up epochs (ORNL: 5; whole epochs)"),
     "--seed": ("seed", int, "random seed"),
     "--resnet": ("resnet", int, "ResNet depth 18/34/50/101 (ORNL: 50)"),
-    "--mixup": ("mixup_alpha", float, "mixup alpha, 0 disables (ORNL: 0)"),
+    "--arch": ("resnet", str, "upstream name of --resnet: resnet18/34/50/101"),
+    "--alpha": ("mixup_alpha", float, "mixup interpolation coefficient with --mixup (default 1.0)"),
     "--workers": ("num_workers", int, "parallel reads per input pipeline (0 = autotune)"),
     "--mode": ("mode", str, "epochs (fixed) or target (stop at target_f1)"),
     "--target-f1": ("target_f1", float, "macro F1 that ends a mode=target run"),
     "--precision": ("precision", str, "32, 16-mixed (GPU) or bf16-mixed"),
     "--strategy": ("strategy", str, "auto, default, mirrored or multi_worker"),
+    "--submission_org": ("organisation", str, "MLPerf submission organisation"),
+    "--submission_division": ("division", str, "MLPerf division: closed or open"),
+    "--submission_status": ("status", str, "MLPerf status: onprem, cloud, preview, research"),
+    "--submission_platform": ("platform", str, "MLPerf platform (default: host name)"),
+}
+UPSTREAM_MIXUP_ALPHA = 1.0  # sgcl_runner.py's --alpha default
+
+# upstream flags that have no equivalent here: accepted, with a one-line note each
+NOT_APPLICABLE: dict[str, tuple[Any, str]] = {
+    "--momentum": (float, "the ORNL recipe's optimizer is AdamW, which has no momentum "
+                   "(upstream ignores it too)"),
+    "--checkpoint-format": (str, "checkpoints are written to RUN_DIR/checkpoints "
+                            "(tf.train.CheckpointManager) and resumed with --resume"),
+    "--fp16-allreduce": (None, "a Horovod option; tf.distribute all-reduces in the "
+                         "gradients' own precision"),
+    "--batches-per-allreduce": (int, "a Horovod option; every step all-reduces here (raise "
+                                "--batch-size for a larger global batch)"),
+    "--use-adasum": (None, "a Horovod option; tf.distribute all-reduces by averaging"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="stemdl train ornl",
-                     description="Train the ORNL recipe (TensorFlow/Keras, tf.distribute).")
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="stemdl train ornl",
+                            description="Train the ORNL recipe (TensorFlow/Keras, tf.distribute). "
+                            "Accepts upstream sgcl_runner.py flags.")
     parser.add_argument("--config", help="YAML config (keys of OrnlConfig; upstream names accepted)")
     for flag, (dest, kind, text) in FLAGS.items():
         parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    parser.add_argument("--mixup", action="store_true", default=None,
+                        help="mixup augmentation with --alpha (upstream switch)")
+    parser.add_argument("--no-cuda", action="store_true", default=None,
+                        help="train on the CPU even where a GPU is visible")
     parser.add_argument("--resume", action="store_true", default=None,
-                        help="continue the run in --run-dir from its latest checkpoint")
+                        help="continue the run in the run folder from its latest checkpoint")
     parser.add_argument("--xla", action="store_true", default=None, help="jit-compile the steps")
+    for flag, (kind, text) in NOT_APPLICABLE.items():
+        dest = "na_" + flag.lstrip("-").replace("-", "_")
+        if kind is None:
+            parser.add_argument(flag, dest=dest, action="store_true", default=None,
+                                help=f"accepted, no effect: {text}")
+        else:
+            parser.add_argument(flag, dest=dest, type=kind, default=None,
+                                help=f"accepted, no effect: {text}")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     return parser
 
@@ -78,11 +110,18 @@ def parse_config(argv: Sequence[str]) -> OrnlConfig:
     for dest in ("resume", "xla"):
         if getattr(args, dest):
             flags[dest] = True
-    cfg = load_run_config(OrnlConfig, args.config, args.overrides, ALIASES, recipe=ORNL,
-                          flags=flags)
-    if not cfg.run_dir:
-        raise StemdlError("config key 'run_dir' (--run-dir) is required")
-    return cfg
+    if args.no_cuda:
+        flags["accelerator"] = "cpu"
+    if args.mixup:
+        flags.setdefault("mixup_alpha", UPSTREAM_MIXUP_ALPHA)
+    elif "mixup_alpha" in flags:
+        print("stemdl: note: --alpha has no effect without --mixup", file=sys.stderr)
+        del flags["mixup_alpha"]
+    for flag, (_, text) in NOT_APPLICABLE.items():
+        if getattr(args, "na_" + flag.lstrip("-").replace("-", "_")) is not None:
+            print(f"stemdl: note: {flag} is accepted but has no effect: {text}", file=sys.stderr)
+    return load_run_config(OrnlConfig, args.config, args.overrides, ALIASES, recipe=ORNL,
+                           flags=flags)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,19 +139,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(cfg: OrnlConfig) -> RunResult:
     """Train (and validate every epoch) as `cfg` says; returns the run's result."""
-    from stemdl.common.data.splits import open_checked
-    from stemdl.ornl.checkpoint import check_resume
+    from stemdl.common.data.splits import open_run_splits
+    from stemdl.common.rundir import check_run_dir
+    from stemdl.ornl.checkpoint import has_checkpoint
 
     # everything that can fail on user input is checked before TensorFlow starts
-    train = open_checked(cfg.split_dir("train"), "train", "train_dir", cfg.train_samples,
-                         cfg.min_classes)
-    val = open_checked(cfg.split_dir("val"), "val", "val_dir", cfg.eval_samples)
-    check_resume(cfg.run_dir, cfg.resume)
+    cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
+    check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir))
+    readers = open_run_splits(cfg)
+    print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return _train(cfg, train, val)
+    return _train(cfg, readers)
 
 
-def _train(cfg: OrnlConfig, train, val) -> RunResult:
+def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -124,6 +164,7 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet, trainable_parameters
 
+    train, val = readers["train"], readers["val"]
     strategy = make_strategy(cfg.strategy, cfg.devices, cfg.accelerator, cfg.slurm_port_base)
     info = worker_info(strategy)
     on_gpu = bool(tf.config.list_logical_devices("GPU")) and cfg.accelerator != "cpu"
@@ -174,7 +215,7 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
         Keys.OPT_WEIGHT_DECAY: cfg.weight_decay,
         Keys.OPT_LR_WARMUP_EPOCHS: cfg.warmup_epochs,
         Keys.NUMBER_OF_NODES: info.num_workers,
-        Keys.ACCELERATORS_PER_NODE: info.local_replicas,
+        Keys.ACCELERATORS_PER_NODE: info.local_replicas if on_gpu else 0,
         Keys.RECIPE: "ornl",
         Keys.MODEL_NAME: model_name,
         Keys.TARGET_F1: cfg.target_f1,
@@ -207,7 +248,7 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
         if kill_after and epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
     recorder.run_stop()
-    after = _test_and_inference(cfg, trainer, info)
+    after = _test_and_inference(cfg, trainer, info, readers)
     latest = ckpt.latest()
     variables = model.weights
     result = recorder.finish(
@@ -227,18 +268,17 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
     return result
 
 
-def _test_and_inference(cfg: OrnlConfig, trainer, info) -> dict:
+def _test_and_inference(cfg: OrnlConfig, trainer, info, readers: dict) -> dict:
     """After training, as upstream: whole-set F1/top-1 of the test split (all workers), and
     inference latency on the inference split, else the test split (chief only)."""
-    from stemdl.common.data.splits import open_optional
     from stemdl.ornl.evaluate import time_inference
 
     fields: dict = {}
-    test = open_optional(cfg.split_dir("test"), "test")
+    test = readers.get("test")
     if test is not None:
         confusion = trainer.evaluate(test).confusion
         fields.update(test_macro_f1=confusion.macro_f1(), test_top1=confusion.top1())
-    timed = open_optional(cfg.split_dir("inference"), "inference") or test
+    timed = readers.get("inference") or test
     if timed is not None and info.is_chief and info.num_workers == 1:
         batch = cfg.eval_batch_size or cfg.batch_size
         fields["inference"] = time_inference(trainer, timed, batch, cfg.seed)[2]
@@ -257,8 +297,4 @@ def _save_predictions(run_dir: Path, task_id: int, out) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except StemdlError as err:
-        print(f"stemdl: error: {err}", file=sys.stderr)
-        raise SystemExit(err.exit_code) from None
+    module_main(main)
