@@ -48,7 +48,7 @@ def test_missing_data_folder(tmp_path, capsys, monkeypatch) -> None:
 
 def test_fewer_classes_than_asked(base, capsys, monkeypatch) -> None:
     code, err = stemdl(["train", "stfc", *base, "min_classes=10"], capsys, monkeypatch)
-    assert_one_line(code, err, "holds 4 classes, config asks for min_classes=10")
+    assert_one_line(code, err, "holds 4 classes, fewer than the min_classes=10 asked")
 
 
 def test_fewer_samples_than_asked(base, capsys, monkeypatch) -> None:
