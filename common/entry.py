@@ -16,14 +16,21 @@ from collections.abc import Callable, Sequence
 from stemdl.common.errors import StemdlError
 
 
+class UsageError(StemdlError):
+    """A command-line usage error; `run_main` prints the usage before the one error line."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose usage errors print the usage, then `stemdl: error: ...`, exit 2."""
+    """argparse whose usage errors raise `UsageError`: under `run_main`, the usage, then
+    `stemdl: error: <command>: <message>`, exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
         where = self.prog.removeprefix("stemdl").strip()
-        print(f"stemdl: error: {where + ': ' if where else ''}{message}", file=sys.stderr)
-        raise SystemExit(2)
+        raise UsageError(f"{where + ': ' if where else ''}{message}", self.format_usage())
 
 
 def run_main(func: Callable[[], int | None]) -> int:
@@ -31,6 +38,8 @@ def run_main(func: Callable[[], int | None]) -> int:
     try:
         return int(func() or 0)
     except StemdlError as err:
+        if isinstance(err, UsageError):
+            print(err.usage, end="", file=sys.stderr)
         print(f"stemdl: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:

@@ -33,16 +33,19 @@ def default_run_dir(impl: str) -> Path:
 
 
 def check_run_dir(run_dir: str | Path, resume: bool, checkpoint: bool,
-                  outputs: Iterable[str] = ("results.json", "mlperf.log")) -> None:
+                  outputs: Iterable[str] = ("results.json", "mlperf.log"), rank: int = 0) -> None:
     """Refuse an earlier run's folder without --resume, and --resume with nothing to resume.
 
     `checkpoint`: whether the folder holds this implementation's checkpoint; `outputs`:
-    the file names (relative to run_dir) that only a run writes.
+    the file names (relative to run_dir) that only a run writes. Only rank 0 looks for
+    earlier outputs: the other ranks of a launch may start after rank 0 began writing.
     """
     run_dir = Path(run_dir)
     if resume:
         if not checkpoint:
             raise StemdlError(f"{run_dir}: --resume given but there is no checkpoint to resume")
+        return
+    if rank != 0:
         return
     found = [name for name in outputs if (run_dir / name).exists()]
     if checkpoint:

@@ -137,6 +137,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def launch_rank() -> int:
+    """This worker's index before TensorFlow starts: TF_CONFIG's task (the chief is 0),
+    else the launcher's rank variables (SLURM, MPI, LSF), else 0."""
+    import json
+
+    from stemdl.common.ranks import resolve_rank
+
+    raw = os.environ.get("TF_CONFIG")
+    if raw:
+        try:
+            spec = json.loads(raw)
+            task = spec.get("task", {})
+            index = int(task.get("index", 0))
+        except (ValueError, TypeError, AttributeError):
+            raise StemdlError("TF_CONFIG is not valid JSON with a task index") from None
+        if task.get("type") == "chief":
+            return 0
+        return index + (1 if "chief" in spec.get("cluster", {}) else 0)
+    return resolve_rank()[0]
+
+
 def run(cfg: OrnlConfig) -> RunResult:
     """Train (and validate every epoch) as `cfg` says; returns the run's result."""
     from stemdl.common.data.splits import open_run_splits
@@ -145,9 +166,11 @@ def run(cfg: OrnlConfig) -> RunResult:
 
     # everything that can fail on user input is checked before TensorFlow starts
     cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
-    check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir))
-    readers = open_run_splits(cfg)
-    print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
+    rank = launch_rank()
+    check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
+    readers = open_run_splits(cfg, note=rank == 0)
+    if rank == 0:
+        print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return _train(cfg, readers)
 

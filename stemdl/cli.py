@@ -41,8 +41,12 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    args = build_parser().parse_args(argv)
-    return run_main(lambda: args.func(args))
+
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+
+    return run_main(run)
 
 
 if __name__ == "__main__":

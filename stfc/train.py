@@ -43,11 +43,11 @@ def checkpoint_path(run_dir: Path) -> Path:
     return run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
 
 
-def resume_checkpoint(run_dir: Path, resume: bool, config: StfcConfig) -> Path | None:
+def resume_checkpoint(run_dir: Path, resume: bool, config: StfcConfig, rank: int = 0) -> Path | None:
     """The checkpoint to resume from, or None for a fresh run (the common resume policy)."""
     ckpt = checkpoint_path(run_dir)
     check_run_dir(run_dir, resume, ckpt.is_file(),
-                  outputs=("results.json", config.mlperf_log))
+                  outputs=("results.json", config.mlperf_log), rank=rank)
     return ckpt if resume else None
 
 
@@ -207,16 +207,17 @@ def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, A
     """Everything user input can get wrong, checked before a model is built: the run
     folder and resume policy, the device layout, and the splits."""
     from stemdl.common.data.splits import open_run_splits
-    from stemdl.stfc.distributed import resolve_layout
+    from stemdl.stfc.distributed import env_rank, resolve_layout
 
     run_dir = config.resolved_run_dir("stfc")
-    ckpt = resume_checkpoint(run_dir, resume, config)
+    layout = resolve_layout(config.accelerator, config.devices, config.nodes)
+    rank = env_rank(layout.devices)
+    ckpt = resume_checkpoint(run_dir, resume, config, rank=rank)
     if ckpt is not None:
         check_resume_matches(ckpt, config)
-    layout = resolve_layout(config.accelerator, config.devices, config.nodes)
     if config.precision == "16-mixed" and layout.accelerator != "gpu":
         raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
-    readers = open_run_splits(config)
+    readers = open_run_splits(config, note=rank == 0)
     check_sizes(config, readers, layout.world_size)
     return run_dir, ckpt, layout, readers
 
@@ -242,10 +243,11 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     from stemdl.stfc.module import StfcModule
 
     run_dir, ckpt, layout, readers = check_inputs(config, resume)
-    print(f"stfc: run folder {run_dir}", flush=True)
+    pre_rank = env_rank(layout.devices)
+    if pre_rank == 0:
+        print(f"stfc: run folder {run_dir}", flush=True)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     trainer_box: dict[str, pl.Trainer] = {}
-    pre_rank = env_rank(layout.devices)
 
     def rank() -> int:
         trainer = trainer_box.get("t")

@@ -67,8 +67,8 @@ def _only_run(cwd: Path, impl: str) -> Path:
 def test_ornl_run_sh_command_line_verbatim(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow", reason="the ornl extra: pip install 'stemdl-bench[ornl-cpu]'")
     data = tmp_path / "data"
-    write_npz_split(data / "train", 64, seed=0)
-    write_npz_split(data / "test", 32, seed=1)
+    write_npz_split(data / "train", 32, seed=0)  # one global batch of 32: one step per epoch
+    write_npz_split(data / "test", 16, seed=1)
     cwd = tmp_path / "job"
     cwd.mkdir()
     env = _env(DATA_DIR=str(data))
