@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemdl.common.bounds import check_workers
 from stemdl.common.errors import StemdlError
 from stemdl.common.progress import progress as progress_bar
 from stemdl.common.ranks import share
@@ -140,8 +141,7 @@ def run(
     manifest = plan.manifest(world)
     check_out(out, manifest)
     check_device(device)
-    if workers < 1:
-        raise StemdlError(f"--workers must be at least 1, got {workers}")
+    check_workers("--workers", workers, minimum=1)
 
     out.mkdir(parents=True, exist_ok=True)
     if not (out / MANIFEST).exists():
