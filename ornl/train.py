@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +176,33 @@ def run(cfg: OrnlConfig) -> RunResult:
     return _train(cfg, readers)
 
 
+@dataclass
+class Setup:
+    """Everything a run needs once built: strategy, data, model, optimizer, recorder."""
+
+    cfg: OrnlConfig
+    readers: dict
+    strategy: Any
+    info: Any
+    model: Any
+    optimizer: Any
+    checkpointer: Any
+    trainer: Any
+    recorder: Any
+    done: int  # epochs finished before this launch (resumed)
+    on_gpu: bool
+
+
 def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
+    """setup, then the epoch loop, then finish (test, inference, results)."""
+    run = setup(cfg, readers)
+    loop(run)
+    return finish(run)
+
+
+def setup(cfg: OrnlConfig, readers: dict) -> Setup:
+    """Strategy, precision, seeds, model and optimizer, checkpoint, recorder (init phase)."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from stemdl.common.runrecorder import RunRecorder
@@ -185,7 +210,7 @@ def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
     from stemdl.ornl.checkpoint import Checkpointer
     from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
-    from stemdl.ornl.resnet import build_resnet, trainable_parameters
+    from stemdl.ornl.resnet import build_resnet
 
     train, val = readers["train"], readers["val"]
     strategy = make_strategy(cfg.strategy, cfg.devices, cfg.accelerator, cfg.slurm_port_base)
@@ -227,7 +252,6 @@ def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
                       per_replica_batch=cfg.batch_size, eval_batch=cfg.eval_batch_size,
                       random_erasing_p=cfg.random_erasing_p, mixup_alpha=cfg.mixup_alpha,
                       xla=cfg.xla)
-    model_name = f"resnet{cfg.resnet}"
     recorder.hyperparameters({
         Keys.SEED: cfg.seed,
         Keys.GLOBAL_BATCH_SIZE: global_batch,
@@ -238,56 +262,79 @@ def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
         Keys.OPT_WEIGHT_DECAY: cfg.weight_decay,
         Keys.OPT_LR_WARMUP_EPOCHS: cfg.warmup_epochs,
         Keys.NUMBER_OF_NODES: info.num_workers,
-        Keys.ACCELERATORS_PER_NODE: info.local_replicas if on_gpu else 0,
+        Keys.ACCELERATORS_PER_NODE: info.local_replicas if on_gpu else 0,  # 0: a CPU run
         Keys.RECIPE: "ornl",
-        Keys.MODEL_NAME: model_name,
+        Keys.MODEL_NAME: f"resnet{cfg.resnet}",
         Keys.TARGET_F1: cfg.target_f1,
     })
     recorder.init_stop()
+    return Setup(cfg, readers, strategy, info, model, optimizer, ckpt, trainer, recorder, done,
+                 on_gpu)
+
+
+def loop(run: Setup) -> None:
+    """Train and validate epoch by epoch, checkpointing each; stop at the target in
+    mode=target. TensorBoard scalars on the chief."""
+    import tensorflow as tf
+
+    cfg, recorder, trainer = run.cfg, run.recorder, run.trainer
     recorder.run_start()
-    writer = tf.summary.create_file_writer(str(Path(cfg.run_dir) / "tensorboard")) if info.is_chief else None
+    writer = (tf.summary.create_file_writer(str(Path(cfg.run_dir) / "tensorboard"))
+              if run.info.is_chief else None)
     kill_after = int(os.environ.get(KILL_AFTER_EPOCH_ENV, "0") or 0)
     stop = recorder.result.reached_target and cfg.mode == "target"
-    epoch = done
+    epoch = run.done
     while not stop and epoch < cfg.epochs:
         epoch += 1
         recorder.epoch_start(epoch)
-        loss, samples = trainer.train_epoch(train, epoch - 1)
+        loss, samples = trainer.train_epoch(run.readers["train"], epoch - 1)
         recorder.epoch_stop(epoch, samples, loss)
         recorder.eval_start(epoch)
-        out = trainer.evaluate(val, keep_predictions=cfg.save_predictions)
+        out = trainer.evaluate(run.readers["val"], keep_predictions=cfg.save_predictions)
         stop = recorder.eval_stop(epoch, out.confusion)
-        ckpt.save(epoch)
+        run.checkpointer.save(epoch)
         if writer is not None:
             with writer.as_default(step=epoch):
                 tf.summary.scalar("train_loss", loss)
                 tf.summary.scalar("val_macro_f1", out.confusion.macro_f1())
                 tf.summary.scalar("val_top1", out.confusion.top1())
-                lr = optimizer.learning_rate
+                lr = run.optimizer.learning_rate
                 tf.summary.scalar("learning_rate", float(lr.numpy() if hasattr(lr, "numpy") else lr))
             writer.flush()
         if cfg.save_predictions:
-            _save_predictions(Path(cfg.run_dir), info.task_id, out)
+            _save_predictions(Path(cfg.run_dir), run.info.task_id, out)
         if kill_after and epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
     recorder.run_stop()
-    after = _test_and_inference(cfg, trainer, info, readers)
-    latest = ckpt.latest()
-    variables = model.weights
-    result = recorder.finish(
+
+
+def finish(run: Setup) -> RunResult:
+    """Test and time inference (as upstream), then write results.json and the log's end."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from stemdl.ornl.distributed import barrier
+    from stemdl.ornl.resnet import trainable_parameters
+
+    cfg, info = run.cfg, run.info
+    after = _test_and_inference(cfg, run.trainer, info, run.readers)
+    latest = run.checkpointer.latest()
+    variables = run.model.weights
+    result = run.recorder.finish(
         frameworks={"tensorflow": tf.__version__, "keras": keras.__version__},
         hardware={**host_info(), "devices": [d.name for d in tf.config.list_logical_devices()],
                   "replicas": info.replicas, "workers": info.num_workers,
                   "precision": cfg.mixed_policy, "xla": cfg.xla},
         config=to_dict(cfg),
         world_size=info.replicas,
-        model_name=model_name,
-        parameters=trainable_parameters(model),
+        model_name=f"resnet{cfg.resnet}",
+        parameters=trainable_parameters(run.model),
         model_size_bytes=int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,
         **after,
     )
-    barrier(strategy)
+    barrier(run.strategy)
     return result
 
 
