@@ -87,7 +87,7 @@ def test_run_dir_with_checkpoint_needs_resume(e2e_run, tiny_data, tmp_path, caps
     assert_one_line(code, err, "corrupt or unreadable checkpoint")
     code, err = stemdl(["train", "stfc", "--resume", f"data_dir={tiny_data}",
                         f"run_dir={tmp_path / 'fresh'}", *TINY], capsys, monkeypatch)
-    assert_one_line(code, err, "--resume given but there is no checkpoints/last.ckpt")
+    assert_one_line(code, err, "--resume given but there is no checkpoint to resume")
 
 
 def test_evaluate_corrupt_checkpoint(tiny_data, tmp_path, capsys, monkeypatch) -> None:
