@@ -164,6 +164,9 @@ def open_run_splits(config: Any, need_val: bool = True, note: bool = True) -> di
         if folder is None:
             if required:
                 raise StemdlError(f"config: no {split} data (set data_dir or {split}_dir)")
+            if note:
+                print(f"stemdl: note: no {split} data given ({split}_dir or data_dir); the "
+                      f"{split} phase is skipped", file=sys.stderr)
             continue
         if not required and not explicit and _lacks_split(folder, split):
             if note:

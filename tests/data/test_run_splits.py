@@ -41,11 +41,12 @@ def packed_root(raw_root: Path, tmp_path_factory) -> Path:
     return out
 
 
-def test_upstream_npz_split_folders_as_train_and_val_dirs(tmp_path: Path) -> None:
+def test_upstream_npz_split_folders_as_train_and_val_dirs(tmp_path: Path, capsys) -> None:
     """run.sh: --train-dir $DATA_DIR/train --val-dir $DATA_DIR/test, npz files inside."""
     write_npz_folder(tmp_path, naming="ornl", samples={"train": 6, "test": 4})
     readers = open_run_splits(cfg(train_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "test")))
     assert sorted(readers) == ["train", "val"]
+    assert "no test data given" in capsys.readouterr().err
     assert (len(readers["train"]), len(readers["val"])) == (6, 4)
     assert readers["val"].split == "val"
 
