@@ -96,6 +96,7 @@ def build_parser() -> ArgumentParser:
                                 help=f"accepted, no effect: {text}")
         else:
             parser.add_argument(flag, dest=dest, type=kind, default=None,
+                                metavar=flag.lstrip("-").split("-")[-1].upper(),
                                 help=f"accepted, no effect: {text}")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     return parser
