@@ -32,3 +32,10 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> StemdlError:
     hint = closest(name, choices)
     suffix = f"; did you mean '{hint}'?" if hint else f"; valid: {', '.join(sorted(choices))}"
     return StemdlError(f"unknown {kind} '{name}'{suffix}")
+
+
+def check_choice(key: str, value: object, choices: Iterable[object]) -> None:
+    """A one-line error unless `value` is one of `choices` (key: the config key / flag)."""
+    choices = list(choices)
+    if value not in choices:
+        raise StemdlError(f"{key}: '{value}' is not one of {', '.join(map(str, choices))}")

@@ -14,14 +14,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from stemdl.common.bounds import check_workers
 from stemdl.common.config import build, parse_overrides, read_yaml
-from stemdl.common.errors import StemdlError
+from stemdl.common.errors import StemdlError, check_choice
+from stemdl.common.rundir import default_run_dir
 from stemdl.common.workload import TARGET_F1
 
 C = TypeVar("C", bound="BaseRunConfig")
 PATH_KEYS = ("data_dir", "train_dir", "val_dir", "test_dir", "inference_dir", "run_dir")
 
 RUN_MODES = ("epochs", "target")
+ACCELERATORS = ("auto", "cpu", "gpu")
 DIVISIONS = ("closed", "open")
 SUBMISSION_STATUSES = ("onprem", "cloud", "preview", "research")
 
@@ -47,8 +50,14 @@ class BaseRunConfig:
     num_workers: int = 2
     precision: str = "32"
     nodes: int = 1
-    devices: int | None = None  # per node; None = all visible accelerators (1 process on CPU)
+    devices: int | None = None  # per node; None = all visible accelerators (1 process on CPU); 0 = CPU
     accelerator: str = "auto"  # auto, cpu, gpu
+    eval_batch_size: int | None = None  # per process / replica; None = batch_size
+    train_samples: int | None = None  # a seeded random subset of this many training samples
+    eval_samples: int | None = None  # a seeded random subset of this many validation samples
+    min_classes: int | None = None  # error if the (subset of the) training split holds fewer
+    save_predictions: bool = False  # each rank writes its last validation predictions (npz)
+    deterministic: bool = False  # deterministic kernels (slower)
     organisation: str = "stemdl-bench"
     division: str = "closed"
     status: str = "onprem"
@@ -57,27 +66,37 @@ class BaseRunConfig:
 
     def validate(self) -> None:
         """Raise a one-line StemdlError for values that can never work."""
-        if self.mode not in RUN_MODES:
-            raise StemdlError(f"config key 'mode': '{self.mode}' is not one of {', '.join(RUN_MODES)}")
-        if self.division not in DIVISIONS:
-            raise StemdlError(
-                f"config key 'division': '{self.division}' is not one of {', '.join(DIVISIONS)}"
-            )
-        if self.status not in SUBMISSION_STATUSES:
-            raise StemdlError(
-                f"config key 'status': '{self.status}' is not one of {', '.join(SUBMISSION_STATUSES)}"
-            )
+        check_choice("config key 'mode'", self.mode, RUN_MODES)
+        check_choice("config key 'division'", self.division, DIVISIONS)
+        check_choice("config key 'status'", self.status, SUBMISSION_STATUSES)
+        check_choice("config key 'accelerator'", self.accelerator, ACCELERATORS)
         for key in ("epochs", "batch_size", "nodes"):
             if getattr(self, key) < 1:
                 raise StemdlError(f"config key '{key}': must be >= 1, got {getattr(self, key)}")
-        if self.devices is not None and self.devices < 1:
-            raise StemdlError(f"config key 'devices': must be >= 1, got {self.devices}")
-        if self.num_workers < 0:
-            raise StemdlError(f"config key 'num_workers': must be >= 0, got {self.num_workers}")
+        for key in ("eval_batch_size", "train_samples", "eval_samples", "min_classes"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise StemdlError(f"config key '{key}': must be >= 1, got {value}")
+        check_workers("config key 'devices'", self.devices)
+        check_workers("config key 'num_workers'", self.num_workers)
         if not 0.0 < self.target_f1 <= 1.0:
             raise StemdlError(f"config key 'target_f1': must be in (0, 1], got {self.target_f1}")
         if self.learning_rate <= 0:
             raise StemdlError(f"config key 'learning_rate': must be > 0, got {self.learning_rate}")
+
+    def settle_devices(self) -> None:
+        """devices 0 means: train on the CPU (one process); the run logs 0 accelerators."""
+        if self.devices == 0:
+            if self.accelerator == "gpu":
+                raise StemdlError("config key 'devices': 0 devices with accelerator=gpu; "
+                                  "use devices >= 1, or accelerator=cpu")
+            self.accelerator, self.devices = "cpu", None
+
+    def resolved_run_dir(self, impl: str) -> Path:
+        """run_dir, else the default run folder shared by all ranks of this launch."""
+        if self.run_dir:
+            return Path(self.run_dir).expanduser()
+        return default_run_dir(impl)
 
     def split_dir(self, split: str) -> Path | None:
         """The folder of `split` (train/val/test/inference): its *_dir key, else data_dir."""
@@ -155,6 +174,7 @@ def run_config_from_values(
     if recipe is not None:
         settle_division(config, recipe, explicit="division" in values)
     config.validate()
+    config.settle_devices()
     return config
 
 

@@ -1,7 +1,7 @@
 """Checkpoints in `run_dir/checkpoints` (tf.train.CheckpointManager), resumed only on request.
 
-A run folder that already holds a checkpoint is refused unless --resume is given, and
---resume with nothing to resume is refused too: no silent auto-resume from stale files.
+Whether a run folder may be used (an earlier run without --resume, --resume with nothing
+to resume) is decided by the common policy, `common.rundir.check_run_dir`.
 Under MultiWorkerMirroredStrategy every worker saves (the save is collective); only the
 chief's copy is kept, the others write to a scratch folder that is removed.
 """
@@ -22,18 +22,6 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
 def has_checkpoint(run_dir: str | Path) -> bool:
     """True when `run_dir/checkpoints` holds a CheckpointManager index (no TF import)."""
     return (checkpoint_dir(run_dir) / "checkpoint").is_file()
-
-
-def check_resume(run_dir: str | Path, resume: bool) -> None:
-    """Refuse a stale checkpoint without --resume, and --resume without a checkpoint."""
-    present = has_checkpoint(run_dir)
-    if present and not resume:
-        raise StemdlError(
-            f"{checkpoint_dir(run_dir)} already holds a checkpoint; pass --resume to continue "
-            "that run, or choose another run_dir"
-        )
-    if resume and not present:
-        raise StemdlError(f"--resume: no checkpoint to resume in {checkpoint_dir(run_dir)}")
 
 
 class Checkpointer:

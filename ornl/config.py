@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.runconfig import BaseRunConfig
 from stemdl.common.workload import ORNL
 
@@ -15,6 +15,8 @@ PRECISIONS = {
     "mixed_float16": "mixed_float16",
     "bf16-mixed": "mixed_bfloat16", "bf16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
 }
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
 # upstream ORNL names (flags without dashes, and YAML spellings) -> our field names
 ALIASES = {
@@ -41,34 +43,22 @@ class OrnlConfig(BaseRunConfig):
     warmup_epochs: int = ORNL.warmup_epochs
     dropout: float = ORNL.dropout
     random_erasing_p: float = ORNL.random_erasing_p
-    mixup_alpha: float = ORNL.mixup_alpha
-    eval_batch_size: int | None = None  # per replica; None = batch_size
+    mixup_alpha: float = ORNL.mixup_alpha  # 0: no mixup (upstream --mixup --alpha A sets A)
     strategy: str = "auto"  # auto, default, mirrored, multi_worker
     xla: bool = False  # jit-compile the per-replica steps
-    deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
-    train_samples: int | None = None  # use only the first N training samples (error if fewer)
-    eval_samples: int | None = None  # use only the first N validation samples (error if fewer)
-    min_classes: int | None = None  # error if the training split holds fewer distinct labels
     checkpoint_keep: int = 2
-    save_predictions: bool = False  # each worker writes its validation predictions (npz)
     slurm_port_base: int = 8888
 
     def validate(self) -> None:
         super().validate()
-        if self.precision not in PRECISIONS:
-            raise StemdlError(
-                f"config key 'precision': '{self.precision}' is not one of {', '.join(PRECISIONS)}"
-            )
+        check_choice("config key 'precision'", self.precision, PRECISIONS)
+        check_choice("config key 'strategy'", self.strategy, STRATEGIES)
         for key in ("dropout", "random_erasing_p"):
             if not 0.0 <= getattr(self, key) < 1.0 + (key == "random_erasing_p"):
                 raise StemdlError(f"config key '{key}': must be in [0, 1], got {getattr(self, key)}")
         for key in ("warmup_epochs", "weight_decay", "mixup_alpha"):
             if getattr(self, key) < 0:
                 raise StemdlError(f"config key '{key}': must be >= 0, got {getattr(self, key)}")
-        for key in ("eval_batch_size", "train_samples", "eval_samples", "min_classes"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise StemdlError(f"config key '{key}': must be >= 1, got {value}")
         if self.checkpoint_keep < 1:
             raise StemdlError(f"config key 'checkpoint_keep': must be >= 1, got {self.checkpoint_keep}")
 

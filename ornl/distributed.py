@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.results import CPU_DEVICE
-
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+from stemdl.ornl.config import STRATEGIES
 
 
 def cluster_from_env(env: Mapping[str, str] | None = None) -> str | None:
@@ -55,8 +54,7 @@ def make_strategy(kind: str = "auto", devices: int | None = None, accelerator: s
     auto: multi_worker when TF_CONFIG/SLURM describe several workers, else mirrored over
     the local GPUs (or over the CPU when there is none).
     """
-    if kind not in STRATEGIES:
-        raise StemdlError(f"config key 'strategy': '{kind}' is not one of {', '.join(STRATEGIES)}")
+    check_choice("config key 'strategy'", kind, STRATEGIES)
     cluster = cluster_from_env()
     if kind == "multi_worker" or (kind == "auto" and cluster):
         comm = tf.distribute.experimental.CommunicationOptions(

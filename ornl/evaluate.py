@@ -8,7 +8,6 @@ into results.json (test_macro_f1, test_top1, inference).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -16,19 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stemdl.common.config import build
+from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.results import RunResult
 from stemdl.common.timing import LatencyMeter
 from stemdl.ornl.config import ALIASES, OrnlConfig
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise StemdlError(f"{self.prog}: {message}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="stemdl evaluate ornl",
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="stemdl evaluate ornl",
                      description="Evaluate a trained ORNL run on a split (default: test).")
     parser.add_argument("--run-dir", required=True, help="the training run's folder")
     parser.add_argument("--split", default="test", help="val or test (default test)")
@@ -41,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     from stemdl.common.data.layouts import canonical_split
-    from stemdl.common.data.splits import open_checked
+    from stemdl.common.data.splits import check_reader, open_split_dir
     from stemdl.ornl.checkpoint import has_checkpoint
 
     run_dir = Path(args.run_dir)
@@ -52,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = build(OrnlConfig, {k: v for k, v in result.config.items() if k in known}, ALIASES)
     split = canonical_split(args.split)
     root = Path(args.data_dir) if args.data_dir else cfg.split_dir(split)
-    reader = open_checked(root, split, f"{split}_dir")
+    if root is None:
+        raise StemdlError(f"no {split} data: pass --data-dir")
+    reader = open_split_dir(root, split)
+    check_reader(reader, root)
     if not has_checkpoint(run_dir):
         raise StemdlError(f"{run_dir}: no checkpoint to evaluate")
     if args.batch_size is not None and args.batch_size < 1:
@@ -108,3 +106,7 @@ def time_inference(trainer, reader, batch: int, seed: int):
         meter.add(int(stacks.shape[0]), time.perf_counter() - t0)
         confusion.update(labels.numpy(), logits.argmax(-1))
     return confusion.macro_f1(), confusion.top1(), meter.summary()
+
+
+if __name__ == "__main__":
+    module_main(main)

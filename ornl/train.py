@@ -6,16 +6,17 @@ onto `OrnlConfig`; precedence: defaults < YAML < key=value < flags.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stemdl.common.atomic import write_atomic
 from stemdl.common.config import to_dict
+from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import RunResult, host_info
@@ -27,43 +28,76 @@ from stemdl.ornl.config import ALIASES, OrnlConfig
 KILL_AFTER_EPOCH_ENV = "STEMDL_ORNL_KILL_AFTER_EPOCH"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise StemdlError(f"{self.prog}: {message}")
-
-
-# flag -> (config field, type)
+# flag -> (config field, type, help); upstream sgcl_runner.py spellings included
 FLAGS: dict[str, tuple[str, Any, str]] = {
-    "--train-dir": ("train_dir", str, "training split folder (raw, npz or packed layout)"),
-    "--val-dir": ("val_dir", str, "validation split folder"),
-    "--test-dir": ("test_dir", str, "test split folder"),
+    "--train-dir": ("train_dir", str, "training split folder: one split's sample-*.npz files "
+                    "(upstream), a packed split, a raw batch_* folder, or a data folder"),
+    "--val-dir": ("val_dir", str, "validation split folder (upstream run.sh passes DATA/test)"),
+    "--test-dir": ("test_dir", str, "test split folder (optional)"),
+    "--inference-dir": ("inference_dir", str, "inference split folder (optional)"),
     "--data-dir": ("data_dir", str, "a folder holding all splits"),
-    "--run-dir": ("run_dir", str, "output folder: mlperf.log, results.json, checkpoints, tensorboard"),
+    "--run-dir": ("run_dir", str, "output folder (default runs/ornl-<job id or time>)"),
+    "--log-dir": ("run_dir", str, "upstream name of --run-dir"),
     "--epochs": ("epochs", int, "epochs to train (the maximum in mode=target)"),
     "--batch-size": ("batch_size", int, "batch size per replica (ORNL: 32)"),
+    "--val-batch-size": ("eval_batch_size", int, "evaluation batch size per replica "
+                         "(default: --batch-size)"),
     "--base-lr": ("learning_rate", float, "AdamW lr per replica, scaled by replicas (ORNL: 1e-3)"),
     "--wd": ("weight_decay", float, "AdamW weight decay (ORNL: 5e-5)"),
-    "--warmup-epochs": ("warmup_epochs", int, "linear warm-up epochs (ORNL: 5)"),
+    "--warmup-epochs": ("warmup_epochs", float, "linear warm-up epochs (ORNL: 5; whole epochs)"),
     "--seed": ("seed", int, "random seed"),
     "--resnet": ("resnet", int, "ResNet depth 18/34/50/101 (ORNL: 50)"),
-    "--mixup": ("mixup_alpha", float, "mixup alpha, 0 disables (ORNL: 0)"),
+    "--arch": ("resnet", str, "upstream name of --resnet: resnet18/34/50/101"),
+    "--alpha": ("mixup_alpha", float, "mixup interpolation coefficient with --mixup (default 1.0)"),
     "--workers": ("num_workers", int, "parallel reads per input pipeline (0 = autotune)"),
     "--mode": ("mode", str, "epochs (fixed) or target (stop at target_f1)"),
     "--target-f1": ("target_f1", float, "macro F1 that ends a mode=target run"),
     "--precision": ("precision", str, "32, 16-mixed (GPU) or bf16-mixed"),
     "--strategy": ("strategy", str, "auto, default, mirrored or multi_worker"),
+    "--submission_org": ("organisation", str, "MLPerf submission organisation"),
+    "--submission_division": ("division", str, "MLPerf division: closed or open"),
+    "--submission_status": ("status", str, "MLPerf status: onprem, cloud, preview, research"),
+    "--submission_platform": ("platform", str, "MLPerf platform (default: host name)"),
+}
+UPSTREAM_MIXUP_ALPHA = 1.0  # sgcl_runner.py's --alpha default
+
+# upstream flags that have no equivalent here: accepted, with a one-line note each
+NOT_APPLICABLE: dict[str, tuple[Any, str]] = {
+    "--momentum": (float, "the ORNL recipe's optimizer is AdamW, which has no momentum "
+                   "(upstream ignores it too)"),
+    "--checkpoint-format": (str, "checkpoints are written to RUN_DIR/checkpoints "
+                            "(tf.train.CheckpointManager) and resumed with --resume"),
+    "--fp16-allreduce": (None, "a Horovod option; tf.distribute all-reduces in the "
+                         "gradients' own precision"),
+    "--batches-per-allreduce": (int, "a Horovod option; every step all-reduces here (raise "
+                                "--batch-size for a larger global batch)"),
+    "--use-adasum": (None, "a Horovod option; tf.distribute all-reduces by averaging"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="stemdl train ornl",
-                     description="Train the ORNL recipe (TensorFlow/Keras, tf.distribute).")
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="stemdl train ornl",
+                            description="Train the ORNL recipe (TensorFlow/Keras, tf.distribute). "
+                            "Accepts upstream sgcl_runner.py flags.")
     parser.add_argument("--config", help="YAML config (keys of OrnlConfig; upstream names accepted)")
     for flag, (dest, kind, text) in FLAGS.items():
         parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    parser.add_argument("--mixup", action="store_true", default=None,
+                        help="mixup augmentation with --alpha (upstream switch)")
+    parser.add_argument("--no-cuda", action="store_true", default=None,
+                        help="train on the CPU even where a GPU is visible")
     parser.add_argument("--resume", action="store_true", default=None,
-                        help="continue the run in --run-dir from its latest checkpoint")
+                        help="continue the run in the run folder from its latest checkpoint")
     parser.add_argument("--xla", action="store_true", default=None, help="jit-compile the steps")
+    for flag, (kind, text) in NOT_APPLICABLE.items():
+        dest = "na_" + flag.lstrip("-").replace("-", "_")
+        if kind is None:
+            parser.add_argument(flag, dest=dest, action="store_true", default=None,
+                                help=f"accepted, no effect: {text}")
+        else:
+            parser.add_argument(flag, dest=dest, type=kind, default=None,
+                                metavar=flag.lstrip("-").split("-")[-1].upper(),
+                                help=f"accepted, no effect: {text}")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     return parser
 
@@ -78,11 +112,18 @@ def parse_config(argv: Sequence[str]) -> OrnlConfig:
     for dest in ("resume", "xla"):
         if getattr(args, dest):
             flags[dest] = True
-    cfg = load_run_config(OrnlConfig, args.config, args.overrides, ALIASES, recipe=ORNL,
-                          flags=flags)
-    if not cfg.run_dir:
-        raise StemdlError("config key 'run_dir' (--run-dir) is required")
-    return cfg
+    if args.no_cuda:
+        flags["accelerator"] = "cpu"
+    if args.mixup:
+        flags.setdefault("mixup_alpha", UPSTREAM_MIXUP_ALPHA)
+    elif "mixup_alpha" in flags:
+        print("stemdl: note: --alpha has no effect without --mixup", file=sys.stderr)
+        del flags["mixup_alpha"]
+    for flag, (_, text) in NOT_APPLICABLE.items():
+        if getattr(args, "na_" + flag.lstrip("-").replace("-", "_")) is not None:
+            print(f"stemdl: note: {flag} is accepted but has no effect: {text}", file=sys.stderr)
+    return load_run_config(OrnlConfig, args.config, args.overrides, ALIASES, recipe=ORNL,
+                           flags=flags)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,32 +139,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def launch_rank() -> int:
+    """This worker's index before TensorFlow starts: TF_CONFIG's task (the chief is 0),
+    else the launcher's rank variables (SLURM, MPI, LSF), else 0."""
+    import json
+
+    from stemdl.common.ranks import resolve_rank
+
+    raw = os.environ.get("TF_CONFIG")
+    if raw:
+        try:
+            spec = json.loads(raw)
+            task = spec.get("task", {})
+            index = int(task.get("index", 0))
+        except (ValueError, TypeError, AttributeError):
+            raise StemdlError("TF_CONFIG is not valid JSON with a task index") from None
+        if task.get("type") == "chief":
+            return 0
+        return index + (1 if "chief" in spec.get("cluster", {}) else 0)
+    return resolve_rank()[0]
+
+
 def run(cfg: OrnlConfig) -> RunResult:
     """Train (and validate every epoch) as `cfg` says; returns the run's result."""
-    from stemdl.common.data.splits import open_checked
-    from stemdl.ornl.checkpoint import check_resume
+    from stemdl.common.data.splits import open_run_splits
+    from stemdl.common.rundir import check_run_dir
+    from stemdl.ornl.checkpoint import has_checkpoint
 
     # everything that can fail on user input is checked before TensorFlow starts
-    train = open_checked(cfg.split_dir("train"), "train", "train_dir", cfg.train_samples,
-                         cfg.min_classes)
-    val = open_checked(cfg.split_dir("val"), "val", "val_dir", cfg.eval_samples)
-    check_resume(cfg.run_dir, cfg.resume)
+    cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
+    rank = launch_rank()
+    check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
+    readers = open_run_splits(cfg, note=rank == 0)
+    if rank == 0:
+        print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return _train(cfg, train, val)
+    return _train(cfg, readers)
 
 
-def _train(cfg: OrnlConfig, train, val) -> RunResult:
+@dataclass
+class Setup:
+    """Everything a run needs once built: strategy, data, model, optimizer, recorder."""
+
+    cfg: OrnlConfig
+    readers: dict
+    strategy: Any
+    info: Any
+    model: Any
+    optimizer: Any
+    checkpointer: Any
+    trainer: Any
+    recorder: Any
+    done: int  # epochs finished before this launch (resumed)
+    on_gpu: bool
+
+
+def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
+    """setup, then the epoch loop, then finish (test, inference, results)."""
+    run = setup(cfg, readers)
+    loop(run)
+    return finish(run)
+
+
+def setup(cfg: OrnlConfig, readers: dict) -> Setup:
+    """Strategy, precision, seeds, model and optimizer, checkpoint, recorder (init phase)."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from stemdl.common.runrecorder import RunRecorder
     from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import Checkpointer
-    from stemdl.ornl.distributed import barrier, device_name, make_strategy, worker_info
+    from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
-    from stemdl.ornl.resnet import build_resnet, trainable_parameters
+    from stemdl.ornl.resnet import build_resnet
 
+    train, val = readers["train"], readers["val"]
     strategy = make_strategy(cfg.strategy, cfg.devices, cfg.accelerator, cfg.slurm_port_base)
     info = worker_info(strategy)
     on_gpu = bool(tf.config.list_logical_devices("GPU")) and cfg.accelerator != "cpu"
@@ -163,7 +253,6 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
                       per_replica_batch=cfg.batch_size, eval_batch=cfg.eval_batch_size,
                       random_erasing_p=cfg.random_erasing_p, mixup_alpha=cfg.mixup_alpha,
                       xla=cfg.xla)
-    model_name = f"resnet{cfg.resnet}"
     recorder.hyperparameters({
         Keys.SEED: cfg.seed,
         Keys.GLOBAL_BATCH_SIZE: global_batch,
@@ -174,73 +263,95 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
         Keys.OPT_WEIGHT_DECAY: cfg.weight_decay,
         Keys.OPT_LR_WARMUP_EPOCHS: cfg.warmup_epochs,
         Keys.NUMBER_OF_NODES: info.num_workers,
-        Keys.ACCELERATORS_PER_NODE: info.local_replicas,
+        Keys.ACCELERATORS_PER_NODE: info.local_replicas if on_gpu else 0,  # 0: a CPU run
         Keys.RECIPE: "ornl",
-        Keys.MODEL_NAME: model_name,
+        Keys.MODEL_NAME: f"resnet{cfg.resnet}",
         Keys.TARGET_F1: cfg.target_f1,
     })
     recorder.init_stop()
+    return Setup(cfg, readers, strategy, info, model, optimizer, ckpt, trainer, recorder, done,
+                 on_gpu)
+
+
+def loop(run: Setup) -> None:
+    """Train and validate epoch by epoch, checkpointing each; stop at the target in
+    mode=target. TensorBoard scalars on the chief."""
+    import tensorflow as tf
+
+    cfg, recorder, trainer = run.cfg, run.recorder, run.trainer
     recorder.run_start()
-    writer = tf.summary.create_file_writer(str(Path(cfg.run_dir) / "tensorboard")) if info.is_chief else None
+    writer = (tf.summary.create_file_writer(str(Path(cfg.run_dir) / "tensorboard"))
+              if run.info.is_chief else None)
     kill_after = int(os.environ.get(KILL_AFTER_EPOCH_ENV, "0") or 0)
     stop = recorder.result.reached_target and cfg.mode == "target"
-    epoch = done
+    epoch = run.done
     while not stop and epoch < cfg.epochs:
         epoch += 1
         recorder.epoch_start(epoch)
-        loss, samples = trainer.train_epoch(train, epoch - 1)
+        loss, samples = trainer.train_epoch(run.readers["train"], epoch - 1)
         recorder.epoch_stop(epoch, samples, loss)
         recorder.eval_start(epoch)
-        out = trainer.evaluate(val, keep_predictions=cfg.save_predictions)
+        out = trainer.evaluate(run.readers["val"], keep_predictions=cfg.save_predictions)
         stop = recorder.eval_stop(epoch, out.confusion)
-        ckpt.save(epoch)
+        run.checkpointer.save(epoch)
         if writer is not None:
             with writer.as_default(step=epoch):
                 tf.summary.scalar("train_loss", loss)
                 tf.summary.scalar("val_macro_f1", out.confusion.macro_f1())
                 tf.summary.scalar("val_top1", out.confusion.top1())
-                lr = optimizer.learning_rate
+                lr = run.optimizer.learning_rate
                 tf.summary.scalar("learning_rate", float(lr.numpy() if hasattr(lr, "numpy") else lr))
             writer.flush()
         if cfg.save_predictions:
-            _save_predictions(Path(cfg.run_dir), info.task_id, out)
+            _save_predictions(Path(cfg.run_dir), run.info.task_id, out)
         if kill_after and epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
     recorder.run_stop()
-    after = _test_and_inference(cfg, trainer, info)
-    latest = ckpt.latest()
-    variables = model.weights
-    result = recorder.finish(
+
+
+def finish(run: Setup) -> RunResult:
+    """Test and time inference (as upstream), then write results.json and the log's end."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from stemdl.ornl.distributed import barrier, device_name
+    from stemdl.ornl.resnet import trainable_parameters
+
+    cfg, info = run.cfg, run.info
+    after = _test_and_inference(cfg, run.trainer, info, run.readers)
+    latest = run.checkpointer.latest()
+    variables = run.model.weights
+    result = run.recorder.finish(
         frameworks={"tensorflow": tf.__version__, "keras": keras.__version__},
         framework="tensorflow", framework_version=tf.__version__, precision=cfg.precision,
-        device=device_name(strategy), device_count=info.replicas,
+        device=device_name(run.strategy), device_count=info.replicas,
         hardware={**host_info(), "devices": [d.name for d in tf.config.list_logical_devices()],
                   "replicas": info.replicas, "workers": info.num_workers,
                   "precision": cfg.mixed_policy, "xla": cfg.xla},
         config=to_dict(cfg),
         world_size=info.replicas,
-        model_name=model_name,
-        parameters=trainable_parameters(model),
+        model_name=f"resnet{cfg.resnet}",
+        parameters=trainable_parameters(run.model),
         model_size_bytes=int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,
         **after,
     )
-    barrier(strategy)
+    barrier(run.strategy)
     return result
 
 
-def _test_and_inference(cfg: OrnlConfig, trainer, info) -> dict:
+def _test_and_inference(cfg: OrnlConfig, trainer, info, readers: dict) -> dict:
     """After training, as upstream: whole-set F1/top-1 of the test split (all workers), and
     inference latency on the inference split, else the test split (chief only)."""
-    from stemdl.common.data.splits import open_optional
     from stemdl.ornl.evaluate import time_inference
 
     fields: dict = {}
-    test = open_optional(cfg.split_dir("test"), "test")
+    test = readers.get("test")
     if test is not None:
         confusion = trainer.evaluate(test).confusion
         fields.update(test_macro_f1=confusion.macro_f1(), test_top1=confusion.top1())
-    timed = open_optional(cfg.split_dir("inference"), "inference") or test
+    timed = readers.get("inference") or test
     if timed is not None and info.is_chief and info.num_workers == 1:
         batch = cfg.eval_batch_size or cfg.batch_size
         fields["inference"] = time_inference(trainer, timed, batch, cfg.seed)[2]
@@ -259,8 +370,4 @@ def _save_predictions(run_dir: Path, task_id: int, out) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except StemdlError as err:
-        print(f"stemdl: error: {err}", file=sys.stderr)
-        raise SystemExit(err.exit_code) from None
+    module_main(main)

@@ -12,13 +12,11 @@ import argparse
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from stemdl.common.config import to_dict
-from stemdl.common.errors import StemdlError
+from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.runconfig import BaseRunConfig, load_run_config
 from stemdl.common.workload import STFC
@@ -41,7 +39,6 @@ RESUME_FINGERPRINT_FIELDS = (
     "precision", "train_fraction", "train_samples", "nodes", "devices",
 )
 
-RUN_DIR_ENV = "STEMDL_STFC_RUN_DIR"  # shared by the DDP ranks a launcher re-executes
 
 
 @dataclass
@@ -54,57 +51,47 @@ class StfcConfig(BaseRunConfig):
     weight_decay: float = STFC.weight_decay
     optimizer: str = STFC.optimizer
     momentum: float = 0.9  # sgd only
-    eval_batch_size: int | None = None  # None = batch_size
     train_fraction: float = 1.0  # upstream train_split: share of training *materials* used
-    train_samples: int | None = None  # use exactly this many training samples (error if fewer)
-    min_classes: int | None = None  # error if the training split holds fewer classes
     benchmark: str = "stemdl"  # upstream key; must name this benchmark
-    accelerators_per_node: int | None = None  # logged value; None = devices actually used
+    accelerators_per_node: int | None = None  # logged value; None = devices used; 0 = CPU
     log_file: str = "stemdl.log"  # plain-text run summary, relative to run_dir
     mlperf_log: str = "mlperf.log"  # relative to run_dir
     model_file: str = "model.pt"  # trained weights (state_dict), relative to run_dir
     tensorboard: bool = True
     progress: bool = True
-    deterministic: bool = False
     limit_train_batches: int | None = None  # cap training batches per epoch (smoke tests)
     max_inference_batches: int | None = None  # cap the inference timing loop
-    save_predictions: bool = False  # write each rank's last validation predictions (tests)
 
     def validate(self) -> None:
         super().validate()
         resnet_spec(self.resnet)  # one-line error for an unknown depth
-        if self.optimizer not in OPTIMIZERS:
-            raise StemdlError(
-                f"config key 'optimizer': '{self.optimizer}' is not one of {', '.join(OPTIMIZERS)}"
-            )
-        if self.precision not in PRECISIONS:
-            raise StemdlError(
-                f"config key 'precision': '{self.precision}' is not one of {', '.join(PRECISIONS)}"
-            )
+        check_choice("config key 'optimizer'", self.optimizer, OPTIMIZERS)
+        check_choice("config key 'precision'", self.precision, PRECISIONS)
         if not 0.0 < self.train_fraction <= 1.0:
             raise StemdlError(
                 f"config key 'train_fraction' (upstream 'train_split'): must be in (0, 1], "
                 f"got {self.train_fraction}"
             )
-        for key in ("eval_batch_size", "train_samples", "min_classes", "accelerators_per_node",
-                    "limit_train_batches", "max_inference_batches"):
+        if self.accelerators_per_node is not None and self.accelerators_per_node < 0:
+            raise StemdlError(
+                f"config key 'accelerators_per_node': must be >= 0, got {self.accelerators_per_node}"
+            )
+        for key in ("limit_train_batches", "max_inference_batches"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise StemdlError(f"config key '{key}': must be >= 1, got {value}")
         if self.benchmark.lower() != "stemdl":
             raise StemdlError(f"config key 'benchmark': '{self.benchmark}' is not 'stemdl'")
 
-    def resolved_run_dir(self) -> Path:
-        """run_dir, else one name shared by all ranks of this launch (env, SLURM job id)."""
-        if self.run_dir:
-            return Path(self.run_dir).expanduser()
-        if os.environ.get(RUN_DIR_ENV):
-            return Path(os.environ[RUN_DIR_ENV])
-        job = os.environ.get("SLURM_JOB_ID") or os.environ.get("LSB_JOBID")
-        name = f"stfc-{job}" if job else time.strftime("stfc-%Y%m%d-%H%M%S")
-        path = Path("runs") / name
-        os.environ[RUN_DIR_ENV] = str(path)  # DDP children started by Lightning inherit it
-        return path
+    def settle_devices(self) -> None:
+        """`gpu: 0` (devices 0) or `accelerators_per_node: 0`: train on the CPU."""
+        if self.accelerators_per_node == 0 and self.devices is None:
+            self.devices = 0
+        if self.accelerators_per_node == 0 and self.accelerator == "gpu":
+            raise StemdlError("config key 'accelerators_per_node': 0 (CPU) with accelerator=gpu")
+        if self.accelerators_per_node == 0:
+            self.accelerator = "cpu"
+        super().settle_devices()
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run that wrote the checkpoint."""

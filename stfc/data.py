@@ -10,17 +10,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from stemdl.common.data.layouts import canonical_split, check_folder
 from stemdl.common.data.samples import SampleReader
 from stemdl.common.data.transform import model_input
-from stemdl.common.errors import DataError, StemdlError
+from stemdl.common.errors import StemdlError
 
 
 class ReaderDataset(Dataset):
@@ -84,42 +82,6 @@ def train_sampler(n: int, rank: int, world: int, seed: int) -> DistributedSample
     epoch) reshuffles deterministically."""
     return DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed,
                               drop_last=False)
-
-
-# -- opening the splits ----------------------------------------------------------------
-def open_split_dir(path: str | Path, split: str) -> SampleReader:
-    """A reader for `split` of `path`: a data folder holding splits (any layout), or, as in
-    the upstream config (train_dir: .../training), the folder of one split's npz files."""
-    from stemdl.common.data.npz import NpzReader
-    from stemdl.common.data.splits import open_split
-
-    folder = check_folder(path)
-    canon = canonical_split(split)
-    if next(folder.glob("*.npz"), None) is not None:
-        return NpzReader(folder, canon)
-    return open_split(folder, canon)
-
-
-def select_training(reader: SampleReader, fraction: float, samples: int | None, seed: int) -> np.ndarray:
-    """Indices of the training samples used: a seeded share of the *materials* (so no
-    material is split), then, if `samples` is set, a seeded subset of exactly that many."""
-    n = len(reader)
-    indices = np.arange(n)
-    rng = np.random.default_rng(seed)
-    if fraction < 1.0:
-        materials = np.asarray(reader.materials(), dtype=object)
-        unique = sorted(set(materials.tolist()))
-        keep_n = max(1, int(round(fraction * len(unique))))
-        keep = set(rng.permutation(np.array(unique, dtype=object))[:keep_n].tolist())
-        indices = np.array([i for i in indices if materials[i] in keep], dtype=np.int64)
-    if samples is not None:
-        if samples > len(indices):
-            raise DataError(
-                f"{getattr(reader, 'folder', 'training split')}: config asks for train_samples="
-                f"{samples}, the training split holds {len(indices)}"
-            )
-        indices = np.sort(rng.permutation(indices)[:samples])
-    return indices
 
 
 class StemdlDataModule(pl.LightningDataModule):

@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.errors import StemdlError, check_choice
+from stemdl.common.runconfig import ACCELERATORS
 
 # (processes on this node, total processes) variables per launcher, in order of precedence
 _LAUNCHERS = (
@@ -67,8 +68,7 @@ def resolve_layout(
     accelerator: str, devices: int | None, nodes: int, env: Mapping[str, str] | None = None
 ) -> Layout:
     """Lightning's accelerator/devices/num_nodes/strategy for this run."""
-    if accelerator not in ("auto", "cpu", "gpu"):
-        raise StemdlError(f"config key 'accelerator': '{accelerator}' is not one of auto, cpu, gpu")
+    check_choice("config key 'accelerator'", accelerator, ACCELERATORS)
     gpus = gpu_count()
     if accelerator == "gpu" and gpus == 0:
         raise StemdlError("config key 'accelerator': gpu asked for, but no GPU is visible")

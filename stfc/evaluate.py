@@ -7,14 +7,16 @@ One process; the confusion matrix is the common one, so the F1 is the training r
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stemdl.common.atomic import write_text_atomic
+from stemdl.common.bounds import check_workers
+from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.modelspec import RESNET_DEPTHS
@@ -59,10 +61,12 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
     """Metrics of the checkpoint on `split` of `data`."""
     import torch
 
-    from stemdl.stfc.data import ReaderDataset, collate, open_split_dir
+    from stemdl.common.data.splits import open_split_dir
+    from stemdl.stfc.data import ReaderDataset, collate
 
-    if batch_size < 1 or workers < 0:
-        raise StemdlError("--batch-size must be >= 1 and --workers >= 0")
+    if batch_size < 1:
+        raise StemdlError(f"--batch-size: must be >= 1, got {batch_size}")
+    check_workers("--workers", workers)
     model, depth = model_from_checkpoint(Path(checkpoint))
     reader = open_split_dir(data, split)
     if len(reader) == 0:
@@ -95,7 +99,9 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
     }
 
 
-def run_args(args: argparse.Namespace) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point with its own argv (`stemdl evaluate stfc ARGS`)."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     out = evaluate(args.checkpoint, args.data, args.split, args.batch_size, args.workers,
                    args.precision)
     if args.json:
@@ -107,11 +113,11 @@ def run_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(prog: str = "stemdl evaluate stfc") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def build_parser(prog: str = "stemdl evaluate stfc") -> ArgumentParser:
+    parser = ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     add_evaluate_arguments(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_args(build_parser().parse_args(argv))
+if __name__ == "__main__":
+    module_main(main)

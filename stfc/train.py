@@ -8,7 +8,6 @@ log; every rank takes part in the collectives (epoch loss, confusion counts).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import platform as _platform
 import time
@@ -19,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from stemdl.common.atomic import write_atomic, write_text_atomic
-from stemdl.common.errors import DataError, StemdlError
+from stemdl.common.entry import ArgumentParser, module_main, run_main
+from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
+from stemdl.common.rundir import check_run_dir
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
@@ -41,18 +42,12 @@ def checkpoint_path(run_dir: Path) -> Path:
     return run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
 
 
-def check_run_dir(run_dir: Path, resume: bool) -> Path | None:
-    """The checkpoint to resume from, or None for a fresh run; refuses the ambiguous cases."""
+def resume_checkpoint(run_dir: Path, resume: bool, config: StfcConfig, rank: int = 0) -> Path | None:
+    """The checkpoint to resume from, or None for a fresh run (the common resume policy)."""
     ckpt = checkpoint_path(run_dir)
-    if resume:
-        if not ckpt.is_file():
-            raise StemdlError(f"{run_dir}: --resume given but there is no {CHECKPOINT_DIR}/{LAST_CHECKPOINT}")
-        return ckpt
-    if ckpt.exists() or (run_dir / "results.json").exists():
-        raise StemdlError(
-            f"{run_dir}: holds an earlier run (checkpoint or results.json); use --resume or a new run dir"
-        )
-    return None
+    check_run_dir(run_dir, resume, ckpt.is_file(),
+                  outputs=("results.json", config.mlperf_log), rank=rank)
+    return ckpt if resume else None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -85,54 +80,14 @@ def check_resume_matches(ckpt: Path, config: StfcConfig) -> None:
         raise StemdlError(f"{ckpt}: stale checkpoint ({what}); use a new run dir")
 
 
-def open_readers(config: StfcConfig, need_val: bool = True) -> dict[str, Any]:
-    """Readers of the configured splits; train (and val) must exist."""
-    from stemdl.stfc.data import open_split_dir
-
-    readers: dict[str, Any] = {}
-    for split in ("train", "val", "test", "inference"):
-        folder = config.split_dir(split)
-        required = split == "train" or (split == "val" and need_val)
-        if folder is None:
-            if required:
-                raise StemdlError(f"config: no {split} data (set data_dir or {split}_dir)")
-            continue
-        explicit = getattr(config, f"{split}_dir")
-        try:
-            reader = open_split_dir(folder, split)
-        except DataError as err:
-            if required or explicit:
-                raise
-            if "no split" in str(err):
-                continue  # data_dir simply has no such split: that phase is skipped
-            raise
-        if len(reader) == 0:
-            raise DataError(f"{folder}: the {split} split holds no samples")
-        readers[split] = reader
-    shapes = {s: tuple(r.image_shape()) for s, r in readers.items()}
-    if len(set(shapes.values())) > 1:
-        raise DataError(f"splits differ in image shape: {shapes}")
-    return readers
-
-
-def check_sizes(config: StfcConfig, readers: dict[str, Any], train_indices: Any, world: int) -> None:
-    import numpy as np
-
-    n = len(train_indices)
+def check_sizes(config: StfcConfig, readers: dict[str, Any], world: int) -> None:
+    n = len(readers["train"])
     per_rank = -(-n // world)
     if config.batch_size > per_rank:
         raise StemdlError(
             f"config key 'batch_size': {config.batch_size} is larger than the training data per "
             f"process ({n} samples over {world} process{'es' if world > 1 else ''})"
         )
-    if config.min_classes is not None:
-        labels = np.asarray(readers["train"].labels())[np.asarray(train_indices)]
-        have = len(np.unique(labels))
-        if have < config.min_classes:
-            raise DataError(
-                f"{config.split_dir('train')}: the training data holds {have} classes, "
-                f"config asks for min_classes={config.min_classes}"
-            )
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -241,8 +196,49 @@ def write_text_log(path: Path, result: RunResult, line: str) -> None:
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
-    """Run the STFC benchmark as configured; returns the result (complete on rank 0)."""
+@dataclass
+class Setup:
+    """Everything a run needs once checked: folder, layout, data, model, recorder, trainer."""
+
+    config: StfcConfig
+    run_dir: Path
+    ckpt: Path | None
+    layout: Any
+    readers: dict[str, Any]
+    recorder: RunRecorder
+    datamodule: Any
+    module: Any
+    trainer: Any
+
+
+def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, Any, dict[str, Any]]:
+    """Everything user input can get wrong, checked before a model is built: the run
+    folder and resume policy, the device layout, and the splits."""
+    from stemdl.common.data.splits import open_run_splits
+    from stemdl.stfc.distributed import env_rank, resolve_layout
+
+    run_dir = config.resolved_run_dir("stfc")
+    layout = resolve_layout(config.accelerator, config.devices, config.nodes)
+    rank = env_rank(layout.devices)
+    ckpt = resume_checkpoint(run_dir, resume, config, rank=rank)
+    if ckpt is not None:
+        check_resume_matches(ckpt, config)
+    if config.precision == "16-mixed" and layout.accelerator != "gpu":
+        raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
+    readers = open_run_splits(config, note=rank == 0)
+    check_sizes(config, readers, layout.world_size)
+    return run_dir, ckpt, layout, readers
+
+
+def accelerators_logged(config: StfcConfig, layout: Any) -> int:
+    """accelerators_per_node of the MLPerf log: 0 on the CPU, else the config's or the used."""
+    if layout.accelerator == "cpu":
+        return 0
+    return config.accelerators_per_node or layout.devices
+
+
+def setup(config: StfcConfig, resume: bool) -> Setup:
+    """Check the inputs, then build the recorder, data, model and Lightning trainer."""
     _quiet_lightning()
     import pytorch_lightning as pl
     import torch
@@ -250,29 +246,16 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
     from pytorch_lightning.loggers import TensorBoardLogger
 
     from stemdl.stfc.callbacks import AtomicCheckpointIO, RecorderCallback
-    from stemdl.stfc.data import StemdlDataModule, select_training
-    from stemdl.stfc.distributed import env_rank, resolve_layout
+    from stemdl.stfc.data import StemdlDataModule
+    from stemdl.stfc.distributed import env_rank
     from stemdl.stfc.module import StfcModule
-    from stemdl.stfc.resnet import count_trainable
 
-    resume = resume or config.resume
-    run_dir = config.resolved_run_dir()
-    ckpt = check_run_dir(run_dir, resume)
-    if ckpt is not None:
-        check_resume_matches(ckpt, config)
-    layout = resolve_layout(config.accelerator, config.devices, config.nodes)
-    if config.precision == "16-mixed" and layout.accelerator != "gpu":
-        raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
-
-    readers = open_readers(config)
-    train_indices = select_training(readers["train"], config.train_fraction, config.train_samples,
-                                    config.seed)
-    check_sizes(config, readers, train_indices, layout.world_size)
-
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    callbacks: list[pl.Callback] = []
-    trainer_box: dict[str, pl.Trainer] = {}
+    run_dir, ckpt, layout, readers = check_inputs(config, resume)
     pre_rank = env_rank(layout.devices)
+    if pre_rank == 0:
+        print(f"stfc: run folder {run_dir}", flush=True)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    trainer_box: dict[str, pl.Trainer] = {}
 
     def rank() -> int:
         trainer = trainer_box.get("t")
@@ -295,7 +278,7 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
 
     dm = StemdlDataModule(
         readers, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
-        num_workers=config.num_workers, seed=config.seed, train_indices=train_indices,
+        num_workers=config.num_workers, seed=config.seed,
         pin_memory=layout.accelerator == "gpu", limit_train_batches=config.limit_train_batches,
     )
     module = StfcModule(
@@ -314,16 +297,15 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
         Keys.OPT_BASE_LR: config.learning_rate,
         Keys.OPT_WEIGHT_DECAY: config.weight_decay,
         Keys.NUMBER_OF_NODES: layout.nodes,
-        Keys.ACCELERATORS_PER_NODE: config.accelerators_per_node or layout.devices,
+        Keys.ACCELERATORS_PER_NODE: accelerators_logged(config, layout),
         Keys.RECIPE: "stfc",
         Keys.MODEL_NAME: f"resnet{config.resnet}",
         Keys.TARGET_F1: config.target_f1,
     })
 
     predictions_dir = run_dir / "predictions" if config.save_predictions else None
-    recorder_cb = RecorderCallback(recorder, predictions_dir)
-    callbacks += [
-        recorder_cb,
+    callbacks: list[pl.Callback] = [
+        RecorderCallback(recorder, predictions_dir),
         # monitor=None + save_top_k=1: the latest epoch only, always under the same name
         ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename=Path(LAST_CHECKPOINT).stem,
                         save_top_k=1, save_last=False, enable_version_counter=False),
@@ -346,39 +328,60 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
         plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir),
     )
     trainer_box["t"] = trainer
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None)
+    return Setup(config, run_dir, ckpt, layout, readers, recorder, dm, module, trainer)
 
+
+def loop(run: Setup) -> None:
+    """Train, validating every epoch (the recorder callback logs and stops at target)."""
+    run.trainer.fit(run.module, datamodule=run.datamodule,
+                    ckpt_path=str(run.ckpt) if run.ckpt else None)
+
+
+def finish(run: Setup) -> TrainOutcome:
+    """Test, time inference and save the model (rank 0), then write the run's results."""
+    import torch
+
+    from stemdl.stfc.resnet import count_trainable
+
+    config, module, trainer, readers = run.config, run.module, run.trainer, run.readers
     test_f1 = test_top1 = None
     if "test" in readers:
-        trainer.test(module, datamodule=dm, verbose=False)
+        trainer.test(module, datamodule=run.datamodule, verbose=False)
         if module.test_confusion is not None:
             test_f1, test_top1 = module.test_confusion.macro_f1(), module.test_confusion.top1()
 
     is_rank0 = trainer.global_rank == 0
     inference: dict[str, Any] = {}
     model_size = None
-    model_path = run_dir / config.model_file
     if is_rank0:
-        device = module.device
-        meter = time_inference(module, dm.inference_dataloader(), device, config.precision,
-                               config.max_inference_batches)
+        meter = time_inference(module, run.datamodule.inference_dataloader(), module.device,
+                               config.precision, config.max_inference_batches)
         inference = dict(meter.summary())
         inference["split"] = "inference" if "inference" in readers else "test" if "test" in readers else "val"
-        model_size = save_model_file(module, model_path)
-    barrier()
+        model_size = save_model_file(module, run.run_dir / config.model_file)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
 
-    result = recorder.finish(
-        frameworks=versions(), hardware=hardware(layout.accelerator, world, layout.nodes),
-        **run_identity(layout.accelerator, world, config.precision),
-        config=config_to_dict(config), world_size=world, test_macro_f1=test_f1,
+    layout = run.layout
+    result = run.recorder.finish(
+        frameworks=versions(), hardware=hardware(layout.accelerator, layout.world_size, layout.nodes),
+        **run_identity(layout.accelerator, layout.world_size, config.precision),
+        config=config_to_dict(config), world_size=layout.world_size, test_macro_f1=test_f1,
         test_top1=test_top1, inference=inference, parameters=count_trainable(module.model),
         model_size_bytes=model_size, checkpoint=f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}",
     )
     if is_rank0:
-        line = summary_line(result, run_dir)
-        write_text_log(run_dir / config.log_file, result, line)
+        line = summary_line(result, run.run_dir)
+        write_text_log(run.run_dir / config.log_file, result, line)
         print(line, flush=True)
-    return TrainOutcome(result, run_dir, trainer.global_rank)
+    return TrainOutcome(result, run.run_dir, trainer.global_rank)
+
+
+def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
+    """Run the STFC benchmark as configured: setup, loop, finish (complete on rank 0)."""
+    run = setup(config, resume or config.resume)
+    loop(run)
+    return finish(run)
 
 
 def config_to_dict(config: StfcConfig) -> dict[str, Any]:
@@ -387,33 +390,26 @@ def config_to_dict(config: StfcConfig) -> dict[str, Any]:
     return config_dict(config)
 
 
-def build_parser(prog: str = "stemdl train stfc") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def build_parser(prog: str = "stemdl train stfc") -> ArgumentParser:
+    parser = ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     return parser
 
 
-def run_args(args: argparse.Namespace) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point with its own argv (`stemdl train stfc ARGS`); user errors raise StemdlError."""
+    import sys
+
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     config = load_stfc_config(args.config, args.overrides)
     train(config, resume=args.resume)
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point with its own argv (used by `stemdl train stfc`)."""
-    return run_args(build_parser().parse_args(argv))
-
-
 def cli_main(argv: Sequence[str] | None = None) -> int:
-    """`python -m stemdl.stfc.train ...`: like `stemdl train stfc`, errors as one line, exit 2."""
-    import sys
-
-    try:
-        return main(argv)
-    except StemdlError as err:
-        print(f"stemdl: error: {err}", file=sys.stderr)
-        return err.exit_code
+    """`python -m stemdl.stfc.train ...`: like `stemdl train stfc`, errors as one line."""
+    return run_main(lambda: main(argv))
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli_main())
+    module_main(main)

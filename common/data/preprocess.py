@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from stemdl.common.atomic import write_atomic
+from stemdl.common.bounds import check_workers
 from stemdl.common.data.layouts import (
     PACKED_MANIFEST,
     RAW,
@@ -243,8 +244,7 @@ def preprocess(
         raise StemdlError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if size < 1:
         raise StemdlError(f"--size must be positive, got {size}")
-    if workers < 1:
-        raise StemdlError(f"--workers must be positive, got {workers}")
+    check_workers("--workers", workers, minimum=1)
     layout = detect_layout(raw)
     if layout != RAW:
         raise DataError(f"{raw}: is a {layout} folder; preprocess needs a raw folder "

@@ -46,24 +46,51 @@ class SampleReader(Protocol):
         ...
 
 
-class FirstN:
-    """The first `n` samples of a reader (config keys train_samples / eval_samples)."""
+class Subset:
+    """The samples `indices` of a reader, in that order (config keys train_samples /
+    eval_samples pick a seeded subset, see `splits.select_indices`). Picklable, so it can
+    go to DataLoader / tf.data workers; `read_batch` is forwarded where the reader has one."""
 
-    def __init__(self, reader: SampleReader, n: int) -> None:
-        self._reader, self._n = reader, int(n)
+    def __init__(self, reader: SampleReader, indices) -> None:
+        self._reader = reader
+        self._indices = np.asarray(indices, dtype=np.int64)
         self.layout, self.split = reader.layout, reader.split
+        self.folder = getattr(reader, "folder", None)
+        if hasattr(reader, "read_batch"):
+            self.read_batch = self._read_batch
 
     def __len__(self) -> int:
-        return self._n
+        return int(self._indices.size)
 
     def __getitem__(self, index: int) -> Sample:
-        return self._reader[range(self._n)[index]]
+        return self._reader[int(self._indices[index])]
+
+    def _read_batch(self, indices):
+        return self._reader.read_batch(self._indices[np.asarray(indices, dtype=np.int64)])
 
     def labels(self) -> np.ndarray:
-        return self._reader.labels()[: self._n]
+        return np.asarray(self._reader.labels())[self._indices]
 
     def materials(self) -> list[str]:
-        return self._reader.materials()[: self._n]
+        materials = self._reader.materials()
+        return [materials[i] for i in self._indices]
 
     def image_shape(self) -> tuple[int, int, int]:
         return self._reader.image_shape()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("read_batch", None)  # a bound method: rebuilt on unpickling
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if hasattr(self._reader, "read_batch"):
+            self.read_batch = self._read_batch
+
+
+class FirstN(Subset):
+    """The first `n` samples of a reader (a short warm-up batch for inference timing)."""
+
+    def __init__(self, reader: SampleReader, n: int) -> None:
+        super().__init__(reader, np.arange(int(n)))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemdl.common.bounds import check_workers
 from stemdl.common.data.raw import MATERIAL_ATTR, SPACE_GROUP_ATTR
 from stemdl.common.errors import StemdlError
 from stemdl.common.lock import LOCK_PREFIX, locked_folder
@@ -143,8 +144,7 @@ def run(
     manifest = plan.manifest(world)
     check_out(out, manifest)
     check_device(device)
-    if workers < 1:
-        raise StemdlError(f"--workers must be at least 1, got {workers}")
+    check_workers("--workers", workers, minimum=1)
     # two copies of one rank (a second terminal, a requeued job) never write together
     with locked_folder(out, "stemdl simulate", rank, world):
         check_out(out, manifest)  # again under the lock: another writer may have just started

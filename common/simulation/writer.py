@@ -128,7 +128,7 @@ class RankWork:
         import h5py
 
         for split, n in counts.items():
-            path = self.out / batch_name(split, self.rank)
+            path = self.out / raw_file_name(split, self.rank)
             try:
                 with h5py.File(path, "r") as f:
                     have = len(f)

@@ -1,9 +1,9 @@
 """Shared shell of `stemdl train` and `stemdl evaluate`: one sub-parser per implementation.
 
-stfc: its options are declared here (from the light `stemdl.stfc.config`), so
-`stemdl train stfc --help` lists them. ornl: every argument after `ornl` (--help included)
-goes unchanged to `stemdl.ornl.<phase>.main(argv)`, whose parser owns the upstream flags.
-Heavy imports (torch, tensorflow) happen only in `run`.
+Both implementations are treated alike: every argument after `stfc`/`ornl` (--help
+included) goes unchanged to `stemdl.<impl>.<phase>.main(argv)`, whose parser owns that
+implementation's options, so `stemdl train stfc --help` and `stemdl train ornl --help`
+each list their own. The modules import torch/tensorflow only inside their run functions.
 """
 
 from __future__ import annotations
@@ -24,20 +24,15 @@ def add_implementations(parser: argparse.ArgumentParser, phase: str) -> None:
     impls = parser.add_subparsers(dest="implementation", metavar="IMPLEMENTATION",
                                   parser_class=type(parser))
     impls.required = True
-    stfc = impls.add_parser("stfc", help=IMPLEMENTATIONS["stfc"],
-                            description=f"stemdl {phase} stfc: {IMPLEMENTATIONS['stfc']}.")
-    from stemdl.stfc import config as stfc_args
-
-    getattr(stfc_args, f"add_{phase}_arguments")(stfc)
-    stfc.set_defaults(func=lambda a: _run_stfc(phase, a))
-    # prefix_chars="+": this parser treats every "-..." word as data, so all of them
-    # (--help too) reach the ORNL parser untouched.
-    ornl = impls.add_parser("ornl", help=IMPLEMENTATIONS["ornl"], add_help=False,
-                            prefix_chars="+", usage=f"stemdl {phase} ornl [ORNL OPTIONS ...]",
-                            description=f"stemdl {phase} ornl: {IMPLEMENTATIONS['ornl']}.")
-    ornl.add_argument("argv", nargs=argparse.REMAINDER,
-                      help=f"the ORNL {phase} options; see `stemdl {phase} ornl --help`")
-    ornl.set_defaults(func=lambda a: _run_ornl(phase, a))
+    for impl, text in IMPLEMENTATIONS.items():
+        # prefix_chars="+": this parser treats every "-..." word as data, so all of them
+        # (--help too) reach the implementation's own parser untouched.
+        sub = impls.add_parser(impl, help=text, add_help=False, prefix_chars="+",
+                               usage=f"stemdl {phase} {impl} [OPTIONS ...]",
+                               description=f"stemdl {phase} {impl}: {text}.")
+        sub.add_argument("argv", nargs=argparse.REMAINDER,
+                         help=f"the {impl} {phase} options; see `stemdl {phase} {impl} --help`")
+        sub.set_defaults(func=lambda a, impl=impl: run(impl, phase, a))
 
 
 def _import(impl: str, phase: str):
@@ -51,9 +46,6 @@ def _import(impl: str, phase: str):
         ) from None
 
 
-def _run_stfc(phase: str, args: argparse.Namespace) -> int:
-    return int(_import("stfc", phase).run_args(args) or 0)
-
-
-def _run_ornl(phase: str, args: argparse.Namespace) -> int:
-    return int(_import("ornl", phase).main(list(args.argv)) or 0)
+def run(impl: str, phase: str, args: argparse.Namespace) -> int:
+    """`stemdl.<impl>.<phase>.main(argv)`: the same entry for both implementations."""
+    return int(_import(impl, phase).main(list(args.argv)) or 0)

@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stemdl.common.bounds import check_workers
+
+    check_workers("--workers", args.workers, minimum=1)  # before any work starts
     from stemdl.common.data.preprocess import preprocess
     from stemdl.common.errors import DataError
     from stemdl.common.ranks import resolve_rank

@@ -32,6 +32,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stemdl.common.bounds import check_workers
+
+    check_workers("--workers", args.workers, minimum=1)  # before any work starts
     from pathlib import Path
 
     from stemdl.common.ranks import resolve_rank

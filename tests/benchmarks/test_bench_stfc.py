@@ -17,7 +17,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("pytorch_lightning")
 
-from stemdl.stfc.data import ReaderDataset, StemdlDataModule, collate, open_split_dir  # noqa: E402
+from stemdl.common.data.splits import open_split_dir  # noqa: E402
+from stemdl.stfc.data import ReaderDataset, StemdlDataModule, collate  # noqa: E402
 from stemdl.stfc.module import StfcModule  # noqa: E402
 
 BATCH = int(os.environ.get("STEMDL_BENCH_STFC_BATCH", "8"))

@@ -157,10 +157,23 @@ def test_mixed_shapes_in_one_split_name_the_file(tmp_path, capsys):
 
 def test_bad_option_values(tmp_path, capsys, raw):
     assert main(["preprocess", str(raw.root), str(tmp_path / "o"), "--workers", "0"]) == 2
-    assert "--workers must be positive" in _error_line(capsys)
+    assert "--workers: must be >= 1" in _error_line(capsys)
     assert main(["preprocess", str(raw.root), str(tmp_path / "o"), "--rank", "3",
                  "--world", "2"]) == 2
     assert "rank 3 is not in 0..world-1" in _error_line(capsys)
-    with pytest.raises(SystemExit) as exc:
-        main(["preprocess", str(raw.root), str(tmp_path / "o"), "--format", "zip"])
-    assert exc.value.code == 2
+    assert main(["preprocess", str(raw.root), str(tmp_path / "o"), "--format", "zip"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the usage
+    assert last.startswith("stemdl: error: preprocess:") and "invalid choice: 'zip'" in last
+
+
+def test_worker_counts_are_bounded(tmp_path, capsys, raw):
+    """Issue 11, defect 4: --workers above the machine's limit is a one-line error."""
+    from stemdl.common.bounds import worker_limit
+
+    too_many = str(worker_limit() + 1)
+    assert main(["preprocess", str(raw.root), str(tmp_path / "o"), "--workers", too_many]) == 2
+    assert f"--workers: {too_many} is above the limit of {worker_limit()}" in _error_line(capsys)
+    assert not (tmp_path / "o").exists()
+    assert main(["simulate", str(tmp_path / "s"), "--workers", too_many]) == 2
+    assert f"--workers: {too_many} is above the limit" in _error_line(capsys)
+    assert not (tmp_path / "s").exists()

@@ -44,8 +44,8 @@ def test_missing_data_folder(capsys, tmp_path):
 
 def test_fewer_samples_or_classes_than_asked(capsys, tiny_data, tmp_path):
     base = ["--data-dir", str(tiny_data), "--run-dir", str(tmp_path / "r"), *TINY]
-    assert "fewer than the 1000 asked" in _run(capsys, *base, "train_samples=1000")
-    assert "3 classes, fewer than the 5" in _run(capsys, *base, "min_classes=5")
+    assert "train_samples=1000, the train split holds 48" in _run(capsys, *base, "train_samples=1000")
+    assert "3 classes, fewer than the min_classes=5" in _run(capsys, *base, "min_classes=5")
 
 
 def test_batch_larger_than_dataset(capsys, tiny_data, tmp_path):

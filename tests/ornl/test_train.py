@@ -107,7 +107,7 @@ def test_resume_after_a_kill_matches_the_straight_run(straight_run, tiny_data, t
     killed = RunResult.read(run_dir)
     assert [e.epoch for e in killed.epochs] == [1] and killed.status == "running"
     # without --resume the stale checkpoint is refused
-    with pytest.raises(StemdlError, match="already holds a checkpoint"):
+    with pytest.raises(StemdlError, match=r"holds an earlier run \(a checkpoint"):
         train.main(_args(tiny_data, run_dir, "--epochs", "2", "--seed", "11"))
     assert train.main(_args(tiny_data, run_dir, "--epochs", "2", "--seed", "11", "--resume")) == 0
     resumed, straight = RunResult.read(run_dir), RunResult.read(straight_run)

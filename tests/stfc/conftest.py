@@ -53,7 +53,7 @@ TINY = ["resnet=18", "division=open", "batch_size=8", "num_workers=0", "progress
 def run_module(args: list[str], env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
     """`python -m stemdl.stfc.train ARGS` in a fresh process (as a launcher would run it)."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("STEMDL_STFC_RUN_DIR", None)
+    full_env.pop("STEMDL_RUN_DIR", None)
     return subprocess.run([sys.executable, "-m", "stemdl.stfc.train", *args], cwd=REPO,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
 

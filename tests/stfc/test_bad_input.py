@@ -48,12 +48,12 @@ def test_missing_data_folder(tmp_path, capsys, monkeypatch) -> None:
 
 def test_fewer_classes_than_asked(base, capsys, monkeypatch) -> None:
     code, err = stemdl(["train", "stfc", *base, "min_classes=10"], capsys, monkeypatch)
-    assert_one_line(code, err, "holds 4 classes, config asks for min_classes=10")
+    assert_one_line(code, err, "holds 4 classes, fewer than the min_classes=10 asked")
 
 
 def test_fewer_samples_than_asked(base, capsys, monkeypatch) -> None:
     code, err = stemdl(["train", "stfc", *base, "train_samples=500"], capsys, monkeypatch)
-    assert_one_line(code, err, "train_samples=500, the training split holds 48")
+    assert_one_line(code, err, "train_samples=500, the train split holds 48")
 
 
 def test_batch_larger_than_dataset(base, capsys, monkeypatch) -> None:
@@ -79,7 +79,7 @@ def test_run_dir_with_checkpoint_needs_resume(e2e_run, tiny_data, tmp_path, caps
     shutil.copytree(e2e_run, run_dir)
     args = [f"data_dir={tiny_data}", f"run_dir={run_dir}", *TWO_EPOCHS]
     code, err = stemdl(["train", "stfc", *args], capsys, monkeypatch)
-    assert_one_line(code, err, "use --resume or a new run dir")
+    assert_one_line(code, err, "use --resume to continue it, or another run folder")
     code, err = stemdl(["train", "stfc", "--resume", *args[:-1], "learning_rate=0.01"], capsys, monkeypatch)
     assert_one_line(code, err, "stale checkpoint (learning_rate: 0.001 in checkpoint, 0.01 now)")
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"\x80\x02garbage" * 10)
@@ -87,7 +87,7 @@ def test_run_dir_with_checkpoint_needs_resume(e2e_run, tiny_data, tmp_path, caps
     assert_one_line(code, err, "corrupt or unreadable checkpoint")
     code, err = stemdl(["train", "stfc", "--resume", f"data_dir={tiny_data}",
                         f"run_dir={tmp_path / 'fresh'}", *TINY], capsys, monkeypatch)
-    assert_one_line(code, err, "--resume given but there is no checkpoints/last.ckpt")
+    assert_one_line(code, err, "--resume given but there is no checkpoint to resume")
 
 
 def test_evaluate_corrupt_checkpoint(tiny_data, tmp_path, capsys, monkeypatch) -> None:

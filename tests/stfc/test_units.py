@@ -9,14 +9,13 @@ import pytest
 import torch
 
 from stemdl.common.data.samples import Sample
+from stemdl.common.data.splits import open_split_dir, select_indices
 from stemdl.common.modelspec import RESNET_DEPTHS, resnet_spec, trainable_parameter_count
 from stemdl.stfc.data import (
     ReaderDataset,
     ShardSampler,
     StemdlDataModule,
     collate,
-    open_split_dir,
-    select_training,
     train_sampler,
 )
 from stemdl.stfc.distributed import env_rank, launcher_layout, resolve_layout
@@ -97,10 +96,10 @@ def test_datamodule_loaders_with_workers() -> None:
 
 def test_select_training_by_material_and_count() -> None:
     reader = MemoryReader(20)  # 10 materials of 2 samples
-    idx = select_training(reader, 0.5, None, seed=0)
+    idx = select_indices(reader, 0.5, None, seed=0)
     materials = {reader.materials()[i] for i in idx}
     assert len(idx) == 10 and len(materials) == 5
-    assert len(select_training(reader, 1.0, 7, seed=0)) == 7
+    assert len(select_indices(reader, 1.0, 7, seed=0)) == 7
 
 
 def test_open_split_dir_accepts_a_root_or_a_split_folder(tiny_data: Path) -> None:

@@ -1,0 +1,68 @@
+"""The one argument parser and the one top-level error handler of every `stemdl` entry.
+
+`stemdl` itself and `python -m stemdl.stfc.train` / `python -m stemdl.ornl.train` share
+them, so a usage error or a user error looks the same everywhere: one line
+`stemdl: error: ...` and exit 2 (an environment error such as a full disk: exit 1; Ctrl-C:
+130; SIGTERM from a batch system: 143, after every `finally` has run; a closed pipe: quiet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from stemdl.common.errors import StemdlError
+from stemdl.common.signals import Terminated, terminate_on_signals
+
+
+class UsageError(StemdlError):
+    """A command-line usage error; `run_main` prints the usage before the one error line."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors raise `UsageError`: under `run_main`, the usage, then
+    `stemdl: error: <command>: <message>`, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        where = self.prog.removeprefix("stemdl").strip()
+        raise UsageError(f"{where + ': ' if where else ''}{message}", self.format_usage())
+
+
+def run_main(func: Callable[[], int | None]) -> int:
+    """`func()`'s exit code; user errors become one line on stderr and their exit code."""
+    try:
+        with terminate_on_signals():
+            return int(func() or 0)
+    except Terminated as err:  # scancel, timeout, docker stop: workers already stopped
+        print(f"stemdl: {err}", file=sys.stderr)
+        return err.exit_code
+    except StemdlError as err:
+        if isinstance(err, UsageError):
+            print(err.usage, end="", file=sys.stderr)
+        print(f"stemdl: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("stemdl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `stemdl ... | head`: the reader left; say nothing
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (no flush error at exit)
+        except OSError:
+            pass
+        return 0
+    except OSError as err:  # the environment (a full disk, a permission): one line
+        if os.environ.get("STEMDL_DEBUG"):
+            raise
+        print(f"stemdl: error: {err} (STEMDL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def module_main(main: Callable[[Sequence[str] | None], int | None]) -> None:
+    """`python -m stemdl.<impl>.<phase>`: run `main(sys.argv[1:])` under `run_main`, exit."""
+    raise SystemExit(run_main(lambda: main(sys.argv[1:])))
