@@ -27,9 +27,11 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A YAML file's top-level mapping (empty file -> {})."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StemdlError(f"{path}: no such config file") from None
+    except UnicodeDecodeError:  # a binary file (a checkpoint, an image) given as --config
+        raise StemdlError(f"{path}: not a YAML text file (not UTF-8 text)") from None
     except (OSError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StemdlError(f"{path}: not a readable YAML file ({first})") from None

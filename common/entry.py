@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from stemdl.common.errors import StemdlError
+from stemdl.common.extras import install_hint
 from stemdl.common.signals import Terminated, terminate_on_signals
 
 
@@ -50,6 +51,12 @@ def run_main(func: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print("stemdl: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as err:  # an optional extra missing: its install line
+        missing = install_hint(err)
+        if missing is None or os.environ.get("STEMDL_DEBUG"):
+            raise
+        print(f"stemdl: error: {missing}", file=sys.stderr)
+        return missing.exit_code
     except BrokenPipeError:  # `stemdl ... | head`: the reader left; say nothing
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (no flush error at exit)

@@ -132,8 +132,11 @@ class RunResult:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise DataError(f"{path}: no such results file") from None
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise DataError(f"{path}: not a readable results file ({err})") from None
+        if not isinstance(data, dict):
+            raise DataError(f"{path}: not a results file (a JSON {type(data).__name__}, "
+                            "not an object)")
         try:
             return cls.from_dict(data)
         except DataError as err:

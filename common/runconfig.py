@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from stemdl.common.bounds import check_workers
 from stemdl.common.config import build, parse_overrides, read_yaml
-from stemdl.common.errors import StemdlError, check_choice
+from stemdl.common.errors import StemdlError, check_choice, closest
 from stemdl.common.rundir import default_run_dir
 from stemdl.common.workload import TARGET_F1
 
@@ -26,6 +26,7 @@ PATH_KEYS = ("data_dir", "train_dir", "val_dir", "test_dir", "inference_dir", "r
 RUN_MODES = ("epochs", "target")
 ACCELERATORS = ("auto", "cpu", "gpu")
 DIVISIONS = ("closed", "open")
+UPSTREAM_DIVISIONS = ("sciml", "sciml-bench", "sciml_bench", "scimlbench")  # -> open, a note
 SUBMISSION_STATUSES = ("onprem", "cloud", "preview", "research")
 
 
@@ -119,8 +120,9 @@ def closed_division_violations(config: object, recipe: object) -> list[str]:
 
 
 def normalise_upstream(values: dict[str, Any]) -> dict[str, Any]:
-    """Accept upstream spellings: `resnet: resnet50` -> 50; a division that is not an MLPerf
-    one (SciML-Bench's `SciML`) -> `open`, with a note on stderr."""
+    """Accept upstream spellings: `resnet: resnet50` -> 50; SciML-Bench's division (`SciML`,
+    `SciML-Bench`), which is not an MLPerf one, -> `open`, with a note on stderr. Any other
+    division (a typo such as `closd`) is a one-line error, never a silent open run."""
     values = dict(values)
     resnet = values.get("resnet")
     if isinstance(resnet, str):
@@ -129,12 +131,18 @@ def normalise_upstream(values: dict[str, Any]) -> dict[str, Any]:
             values["resnet"] = int(match.group(1))
     division = values.get("division")
     if isinstance(division, str):
-        if division.lower() in DIVISIONS:
-            values["division"] = division.lower()
-        else:
-            print(f"stemdl: note: division '{division}' is not an MLPerf division "
+        spelled = division.strip().lower()
+        if spelled in DIVISIONS:
+            values["division"] = spelled
+        elif spelled in UPSTREAM_DIVISIONS:
+            print(f"stemdl: note: division '{division}' (SciML-Bench) is not an MLPerf division "
                   f"({' or '.join(DIVISIONS)}); the run is logged as open", file=sys.stderr)
             values["division"] = "open"
+        else:
+            hint = closest(spelled, DIVISIONS)
+            raise StemdlError(f"config key 'division': '{division}' is not closed or open "
+                              "(SciML-Bench's 'SciML' is taken as open)"
+                              + (f"; did you mean '{hint}'?" if hint else ""))
     return values
 
 

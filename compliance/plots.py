@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from stemdl.common.atomic import write_atomic
@@ -28,7 +28,6 @@ from stemdl.compliance.compare import Run
 
 MAX_TICK_LABELS = 40  # more space groups than this: label every k-th bar only
 ANNOTATE_UP_TO = 30  # write the count in each cell of heat maps with at most this many classes
-LOG_COLOURS_ABOVE = 20  # heat map colours on a log scale when a cell holds more samples
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -122,9 +121,10 @@ def confusion_figure(run: Run) -> Figure | None:
     fig = Figure(figsize=(size + 1.5, size), layout="constrained")
     ax = fig.add_subplot()
     shown = np.ma.masked_equal(counts, 0)
-    vmax = max(int(counts.max()) if counts.size else 1, 1)
-    log = vmax > LOG_COLOURS_ABOVE
-    norm = LogNorm(vmin=1, vmax=vmax) if log else Normalize(vmin=0, vmax=vmax)
+    # counts on a log scale (a few large diagonal cells would wash out the confusions);
+    # empty cells are masked, so the scale starts at 1
+    vmax = max(int(counts.max()) if counts.size else 1, 2)
+    norm = LogNorm(vmin=1, vmax=vmax)
     image = ax.imshow(shown, cmap="viridis", norm=norm, interpolation="nearest", aspect="equal")
     if len(present) <= ANNOTATE_UP_TO:
         for (t, p), c in np.ndenumerate(counts):
@@ -139,8 +139,7 @@ def confusion_figure(run: Run) -> Figure | None:
     ax.set(xlabel="predicted space group", ylabel="true space group",
            title=f"{run.label}: validation confusion ({cm.total} samples, "
                  f"macro F1 {cm.macro_f1():.3f}, top-1 {cm.top1():.3f})")
-    fig.colorbar(image, ax=ax, label="samples" + (" (log scale)" if log else "") +
-                 "; empty cells blank")
+    fig.colorbar(image, ax=ax, label="samples (log scale); empty cells blank")
     return fig
 
 

@@ -32,7 +32,7 @@ from stemdl.common.data.layouts import (
     raw_split_files,
     split_not_found,
 )
-from stemdl.common.data.npz import NpzReader
+from stemdl.common.data.npz import UNKNOWN_MATERIAL, NpzReader
 from stemdl.common.data.packed import PackedReader, read_manifest
 from stemdl.common.data.raw import RawReader
 from stemdl.common.data.samples import Sample, SampleReader, Subset
@@ -185,11 +185,41 @@ def open_run_splits(config: Any, need_val: bool = True, note: bool = True) -> di
             indices = select_indices(reader, 1.0, config.eval_samples, config.seed, "eval_samples")
             if len(indices) < len(reader):
                 reader = Subset(reader, indices)
+        if split in ("train", "val"):
+            check_classes(reader, folder)
         readers[split] = reader
     shapes = {s: tuple(r.image_shape()) for s, r in readers.items()}
     if len(set(shapes.values())) > 1:
         raise DataError(f"the splits differ in image shape: {shapes}")
+    leaks = shared_materials(readers)
+    if leaks and note:
+        material, splits = next(iter(leaks.items()))
+        print(f"stemdl: warning: {len(leaks)} material(s) appear in more than one split (e.g. "
+              f"{material}: {', '.join(splits)}); validation scores then measure recall of seen "
+              "materials, not generalisation (`stemdl inspect` lists them)", file=sys.stderr)
     return readers
+
+
+MIN_CLASSES = 2  # one class scores F1 1.0 by always predicting it: never a benchmark result
+
+
+def check_classes(reader: SampleReader, where: str | Path | None) -> None:
+    """A one-line error for a split of fewer than 2 space groups (train and val)."""
+    classes = np.unique(np.asarray(reader.labels()))
+    if classes.size < MIN_CLASSES:
+        only = f" (space group {int(classes[0])})" if classes.size else ""
+        raise DataError(f"{where}: the {reader.split} split holds {classes.size} class{only}; "
+                        f"training and validation need at least {MIN_CLASSES} space groups")
+
+
+def shared_materials(readers: dict[str, SampleReader]) -> dict[str, list[str]]:
+    """Material id -> the splits it appears in, for materials in more than one split.
+    Samples without a material id (upstream npz files) are left out: nothing to check."""
+    seen: dict[str, list[str]] = {}
+    for split, reader in readers.items():
+        for material in sorted(set(reader.materials()) - {UNKNOWN_MATERIAL}):
+            seen.setdefault(material, []).append(split)
+    return {m: s for m, s in sorted(seen.items()) if len(s) > 1}
 
 
 def _lacks_split(folder: Path, split: str) -> bool:

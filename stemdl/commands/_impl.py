@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from stemdl.common import extras
 from stemdl.common.errors import StemdlError
 
 IMPLEMENTATIONS = {
     "stfc": "STFC recipe on PyTorch Lightning (ResNet-50, the 3 patterns as 3 channels)",
     "ornl": "ORNL recipe on TensorFlow/Keras (ResNet-50, one pattern per sample in training)",
 }
-EXTRAS = {"stfc": "stfc", "ornl": "ornl-cpu"}
+# what each implementation imports: a missing one gives the extra's install line up front
+FRAMEWORK_MODULES = {"stfc": ("torch", "pytorch_lightning"), "ornl": ("tensorflow", "keras")}
 
 
 def add_implementations(parser: argparse.ArgumentParser, phase: str) -> None:
@@ -41,11 +43,12 @@ def _import(impl: str, phase: str):
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith(f"stemdl.{impl}"):
             raise StemdlError(f"`stemdl {phase} {impl}` is not available in this version") from None
-        raise StemdlError(
-            f"`stemdl {phase} {impl}` needs {err.name}: pip install 'stemdl-bench[{EXTRAS[impl]}]'"
-        ) from None
+        raise extras.hint(f"stemdl {phase} {impl}", err.name or impl) from None
 
 
 def run(impl: str, phase: str, args: argparse.Namespace) -> int:
     """`stemdl.<impl>.<phase>.main(argv)`: the same entry for both implementations."""
-    return int(_import(impl, phase).main(list(args.argv)) or 0)
+    argv = list(args.argv)
+    if not {"-h", "--help"} & set(argv):  # the help needs no framework
+        extras.require(f"stemdl {phase} {impl}", FRAMEWORK_MODULES[impl])
+    return int(_import(impl, phase).main(argv) or 0)

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     check_workers("--workers", args.workers, minimum=1)  # before any work starts
     from pathlib import Path
 
+    from stemdl.common.extras import require
     from stemdl.common.ranks import resolve_rank
     from stemdl.common.simulation.plan import make_plan
     from stemdl.common.simulation.runner import format_summary
@@ -50,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         energies=args.energies,
         size=args.size,
     )
+    # before any work: a missing `sim` extra is the install line, not a worker's traceback
+    require("stemdl simulate", ("abtem", "ase", "spglib")
+            + (("pyxtal",) if plan.crystals == "random" else ()))
     rank, world = resolve_rank(args.rank, args.world)
     out = Path(args.out)
     summary = simulate(out, plan, rank, world, device=args.device, workers=args.workers)

@@ -74,3 +74,34 @@ def test_division_settles_against_the_recipe(tmp_path, capsys):
     upstream.write_text("resnet: resnet50\ndivision: SciML\ntrain_dir: ~/data\n")
     cfg = load_run_config(Schema, upstream, recipe=STFC)
     assert (cfg.resnet, cfg.division) == (50, "open") and not cfg.train_dir.startswith("~")
+
+
+@pytest.mark.parametrize("impl", ["stfc", "ornl"])
+def test_binary_config_file_is_one_line(tmp_path, capsys, impl):
+    from stemdl.cli import main
+
+    config = tmp_path / "model.ckpt"
+    config.write_bytes(b"PK\x03\x04\x80\x81\xff\xfe\x00binary")
+    assert main(["train", impl, "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"stemdl: error: {config}: not a YAML text file (not UTF-8 text)"]
+
+
+@pytest.mark.parametrize("spelled", ["SciML", "sciml", "SciML-Bench"])
+def test_sciml_division_is_open_with_a_note(capsys, spelled):
+    from stemdl.common.runconfig import load_run_config
+
+    assert load_run_config(Schema, None, [f"division={spelled}"]).division == "open"
+    assert "is not an MLPerf division" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("impl,args", [("stfc", ["division=closd"]),
+                                       ("ornl", ["--submission_division", "closd"])])
+def test_unknown_division_is_refused(capsys, impl, args):
+    from stemdl.cli import main
+
+    assert main(["train", impl, *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stemdl: error: config key 'division': 'closd' "
+                                               "is not closed or open")
+    assert err[0].endswith("did you mean 'closed'?")

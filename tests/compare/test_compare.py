@@ -185,3 +185,30 @@ def test_plot_through_the_command(two_runs, tmp_path, capsys):
     assert out.read_bytes()[:8] == PNG_MAGIC
     assert (tmp_path / "sub" / "plot-confusion-ornl.png").is_file()
     assert "not checked" in capsys.readouterr().out
+
+
+def test_confusion_colours_are_on_a_log_scale(two_runs):
+    """docs/DEMO.md promises a log colour scale; a demo's cells hold a few samples each."""
+    from matplotlib.colors import LogNorm
+
+    from stemdl.compliance.plots import confusion_figure
+
+    for run in compare.read_runs(two_runs):
+        image = confusion_figure(run).axes[0].get_images()[0]
+        assert isinstance(image.norm, LogNorm) and image.norm.vmin == 1
+        assert np.ma.getmaskarray(image.get_array()).any()  # empty cells blank, not colour 0
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"a run"', "null", "3"])
+def test_results_json_that_is_not_an_object_is_one_line(two_runs, tmp_path, capsys, text):
+    import shutil
+
+    from stemdl.cli import main
+
+    bad = tmp_path / "bad"
+    shutil.copytree(two_runs[0], bad)
+    (bad / "results.json").write_text(text)
+    assert main(["compare", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"stemdl: error: {bad / 'results.json'}: not a results file (a JSON "
+                   f"{type(__import__('json').loads(text)).__name__}, not an object)"]

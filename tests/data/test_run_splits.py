@@ -121,3 +121,52 @@ def test_labels_out_of_range(tmp_path: Path) -> None:
     np.savez(f, data=np.zeros((3, 16, 16), np.float32), label=np.array([231]))
     with pytest.raises(DataError, match="231 is outside 1..230"):
         open_run_splits(cfg(data_dir=str(tmp_path)), note=False)
+
+
+def _one_class_npz(root: Path, split: str, label: int, n: int = 4) -> None:
+    folder = root / split
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        np.savez(folder / f"sample-{i}.npz", data=np.zeros((3, 8, 8), np.float32),
+                 label=np.array([label]))
+
+
+@pytest.mark.parametrize("one_class", ["training", "validation"])
+def test_a_one_class_split_is_refused(tmp_path: Path, capsys, one_class: str) -> None:
+    """One class scores macro F1 1.0 by always predicting it: never a compliant success."""
+    from stemdl.cli import main
+
+    write_npz_folder(tmp_path, samples={"training": 6, "validation": 4}, size=8)
+    for path in (tmp_path / one_class).glob("*.npz"):
+        path.unlink()
+    _one_class_npz(tmp_path, one_class, 225)
+    split = "train" if one_class == "training" else "val"
+    with pytest.raises(DataError, match=f"the {split} split holds 1 class \\(space group 225\\); "
+                                        "training and validation need at least 2"):
+        open_run_splits(cfg(data_dir=str(tmp_path)), note=False)
+    # through the command: one line, exit 2, before any framework starts
+    assert main(["train", "ornl", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"the {split} split holds 1 class" in err[0]
+
+
+def test_a_material_in_two_splits_is_one_warning(tmp_path: Path, capsys) -> None:
+    from tests.data.fixtures import Fault
+
+    write_raw_folder(tmp_path / "leaky", size=8, faults=[Fault("leak", split="train", other="dev")])
+    readers = open_run_splits(cfg(data_dir=str(tmp_path / "leaky")))
+    assert set(readers) == {"train", "val", "test"}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == ["stemdl: warning: 1 material(s) appear in more than one split (e.g. "
+                        "mp-1000: train, val); validation scores then measure recall of seen "
+                        "materials, not generalisation (`stemdl inspect` lists them)"]
+    open_run_splits(cfg(data_dir=str(tmp_path / "leaky")), note=False)  # other ranks: silent
+    assert "stemdl: warning" not in capsys.readouterr().err
+
+
+def test_no_warning_without_material_ids_or_leaks(tmp_path: Path, raw_root: Path, capsys) -> None:
+    """Upstream npz files carry no material id: nothing to check, nothing said."""
+    write_npz_folder(tmp_path, samples={"training": 6, "validation": 4, "testing": 2}, size=8)
+    open_run_splits(cfg(data_dir=str(tmp_path)))
+    open_run_splits(cfg(data_dir=str(raw_root)))
+    assert "stemdl: warning" not in capsys.readouterr().err
