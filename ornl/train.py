@@ -6,6 +6,7 @@ onto `OrnlConfig`; precedence: defaults < YAML < key=value < flags.
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 
 from stemdl.common.atomic import write_atomic
 from stemdl.common.config import to_dict
+from stemdl.common.dryrun import add_dry_run
 from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
@@ -89,6 +91,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--resume", action="store_true", default=None,
                         help="continue the run in the run folder from its latest checkpoint")
     parser.add_argument("--xla", action="store_true", default=None, help="jit-compile the steps")
+    add_dry_run(parser)
     for flag, (kind, text) in NOT_APPLICABLE.items():
         dest = "na_" + flag.lstrip("-").replace("-", "_")
         if kind is None:
@@ -104,6 +107,11 @@ def build_parser() -> ArgumentParser:
 
 def parse_config(argv: Sequence[str]) -> OrnlConfig:
     """The run's config from argv (defaults < YAML < key=value < flags)."""
+    return parse_args_and_config(argv)[1]
+
+
+def parse_args_and_config(argv: Sequence[str]) -> tuple[argparse.Namespace, OrnlConfig]:
+    """The parsed arguments and the run's config (defaults < YAML < key=value < flags)."""
     args = build_parser().parse_intermixed_args(list(argv))
     flags: dict[str, Any] = {}
     for dest, _, _ in FLAGS.values():
@@ -122,13 +130,15 @@ def parse_config(argv: Sequence[str]) -> OrnlConfig:
     for flag, (_, text) in NOT_APPLICABLE.items():
         if getattr(args, "na_" + flag.lstrip("-").replace("-", "_")) is not None:
             print(f"stemdl: note: {flag} is accepted but has no effect: {text}", file=sys.stderr)
-    return load_run_config(OrnlConfig, args.config, args.overrides, ALIASES, recipe=ORNL,
-                           flags=flags)
+    return args, load_run_config(OrnlConfig, args.config, args.overrides, ALIASES, recipe=ORNL,
+                                 flags=flags)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `stemdl train ornl ARGS...`; user errors raise StemdlError."""
-    cfg = parse_config(sys.argv[1:] if argv is None else argv)
+    args, cfg = parse_args_and_config(sys.argv[1:] if argv is None else argv)
+    if args.dry_run:
+        return dry_run(cfg)
     result = run(cfg)
     print(
         f"ornl: {len(result.epochs)} epoch(s), best val macro F1 {result.best_val_macro_f1:.4f}, "
@@ -160,17 +170,44 @@ def launch_rank() -> int:
     return resolve_rank()[0]
 
 
-def run(cfg: OrnlConfig) -> RunResult:
-    """Train (and validate every epoch) as `cfg` says; returns the run's result."""
+def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
+    """Everything user input can get wrong, before TensorFlow starts: the run folder and
+    resume policy, and the splits. Returns the readers and this worker's rank."""
     from stemdl.common.data.splits import open_run_splits
     from stemdl.common.rundir import check_run_dir
     from stemdl.ornl.checkpoint import has_checkpoint
 
-    # everything that can fail on user input is checked before TensorFlow starts
     cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
     rank = launch_rank()
     check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
     readers = open_run_splits(cfg, note=rank == 0)
+    if cfg.batch_size > len(readers["train"]):  # one replica at least: a sure error
+        raise StemdlError(f"config key 'batch_size': {cfg.batch_size} is larger than the "
+                          f"{len(readers['train'])} training samples")
+    return readers, rank
+
+
+def dry_run(cfg: OrnlConfig) -> int:
+    """`--dry-run`: every check made before TensorFlow starts, then the plan."""
+    from stemdl.common.dryrun import train_plan
+    from stemdl.ornl.checkpoint import has_checkpoint
+
+    readers, _ = check_inputs(cfg)
+    resume_from = Path(cfg.run_dir) / "checkpoints" if cfg.resume and has_checkpoint(
+        cfg.run_dir) else None
+    devices = ("cpu" if cfg.accelerator == "cpu" else
+               f"{cfg.accelerator} (local GPUs if any, else the CPU; strategy {cfg.strategy})")
+    print(train_plan("ornl", cfg, Path(cfg.run_dir), readers, processes=None, devices=devices,
+                     resume_from=resume_from,
+                     extra={"warm-up": f"{cfg.warmup_epochs} epochs; lr scaled by replicas: "
+                            f"{cfg.scale_lr_by_replicas}"}))
+    return 0
+
+
+def run(cfg: OrnlConfig) -> RunResult:
+    """Train (and validate every epoch) as `cfg` says; returns the run's result."""
+    # everything that can fail on user input is checked before TensorFlow starts
+    readers, rank = check_inputs(cfg)
     if rank == 0:
         print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

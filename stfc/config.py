@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stemdl.common.config import to_dict
+from stemdl.common.dryrun import add_dry_run
 from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.runconfig import BaseRunConfig, load_run_config
@@ -122,6 +123,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue the run in run_dir from its last checkpoint (a run_dir that holds one "
         "is refused without this flag)",
     )
+    add_dry_run(parser)
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",
         help="config overrides, e.g. resnet=18 epochs=2 data_dir=DIR run_dir=DIR devices=2",

@@ -402,7 +402,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     config = load_stfc_config(args.config, args.overrides)
+    if args.dry_run:
+        return dry_run(config, args.resume)
     train(config, resume=args.resume)
+    return 0
+
+
+def dry_run(config: StfcConfig, resume: bool) -> int:
+    """`--dry-run`: every check of a run (folder, resume, devices, data), then the plan."""
+    from stemdl.common.dryrun import train_plan
+
+    run_dir, ckpt, layout, readers = check_inputs(config, resume or config.resume)
+    print(train_plan("stfc", config, run_dir, readers, processes=layout.world_size,
+                     devices=f"{layout.accelerator}, {layout.world_size} process(es) on "
+                     f"{layout.nodes} node(s)", resume_from=ckpt))
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from stemdl.common.dryrun import add_dry_run
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -28,6 +30,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="local processes for this rank (default 1)"
     )
+    add_dry_run(parser)
     parser.set_defaults(func=run)
 
 
@@ -56,6 +59,35 @@ def run(args: argparse.Namespace) -> int:
             + (("pyxtal",) if plan.crystals == "random" else ()))
     rank, world = resolve_rank(args.rank, args.world)
     out = Path(args.out)
+    if args.dry_run:
+        from stemdl.common.simulation.runner import check_device, check_out
+
+        check_out(out, plan.manifest(world))
+        check_device(args.device)
+        print(plan_text(plan, out, rank, world, args.workers))
+        return 0
     summary = simulate(out, plan, rank, world, device=args.device, workers=args.workers)
     print(format_summary(summary, out))
     return 0
+
+
+def plan_text(plan, out, rank: int, world: int, workers: int) -> str:
+    """What `stemdl simulate --dry-run` prints: the plan, and this rank's share of it."""
+    from collections import Counter
+
+    from stemdl.common.ranks import share
+
+    mine = share(plan.materials, rank, world)
+    per_split = Counter(m.split for m in mine)
+    energies = len(plan.energies_kev)
+    splits = ", ".join(f"{s} {per_split[s] * energies}" for s in ("train", "dev", "test"))
+    return "\n".join([
+        "simulate dry run: plan and OUT checked; nothing simulated, nothing written",
+        f"  out: {out} (rank {rank} of {world}, {workers} worker(s))",
+        f"  preset {plan.preset} ({plan.crystals} crystals), seed {plan.seed}: "
+        f"{len(plan.space_groups)} space groups x {plan.materials_per_group} material(s), "
+        f"{energies} energies ({plan.energies_kev[0]}..{plan.energies_kev[-1]} keV), "
+        f"{plan.physics.size} px",
+        f"  this rank: {len(mine)} of {len(plan.materials)} materials, up to "
+        f"{len(mine) * energies} samples ({splits}); 3 zone axes each",
+    ])
