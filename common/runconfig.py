@@ -135,7 +135,7 @@ def normalise_upstream(values: dict[str, Any]) -> dict[str, Any]:
         if spelled in DIVISIONS:
             values["division"] = spelled
         elif spelled in UPSTREAM_DIVISIONS:
-            print(f"stemdl: note: division '{division}' (SciML-Bench) is not an MLPerf division "
+            print(f"stemdl: note: division '{division}' is not an MLPerf division "
                   f"({' or '.join(DIVISIONS)}); the run is logged as open", file=sys.stderr)
             values["division"] = "open"
         else:
