@@ -312,3 +312,18 @@ def _doc(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "doc.md"
     path.write_text(text)
     return path
+
+
+@pytest.mark.parametrize("impl", ["stfc", "ornl"])
+def test_cpu_runs_log_zero_accelerators(workspace, impl):
+    """docs/COMPLIANCE.md: `accelerators_per_node` is 0 for CPU-only runs (both recipes)."""
+    import json
+
+    from stemdl.common.results import CPU_DEVICE, RunResult
+
+    run = _trained_stfc(workspace) if impl == "stfc" else _trained_ornl(workspace)
+    result = RunResult.read(run)
+    logged = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in
+              (run / result.mlperf_log).read_text().splitlines() if ":::MLLOG " in line]
+    value = next(r["value"] for r in logged if r["key"] == "accelerators_per_node")
+    assert value == 0 if result.device == CPU_DEVICE else value >= 1
