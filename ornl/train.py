@@ -123,7 +123,9 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
     from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet, trainable_parameters
+    from stemdl.ornl.threads import apply_threads
 
+    threads = apply_threads(cfg)  # before TensorFlow starts
     strategy = make_strategy(cfg.strategy, cfg.devices, cfg.accelerator, cfg.slurm_port_base)
     info = worker_info(strategy)
     on_gpu = bool(tf.config.list_logical_devices("GPU")) and cfg.accelerator != "cpu"
@@ -214,7 +216,7 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
         frameworks={"tensorflow": tf.__version__, "keras": keras.__version__},
         hardware={**host_info(), "devices": [d.name for d in tf.config.list_logical_devices()],
                   "replicas": info.replicas, "workers": info.num_workers,
-                  "precision": cfg.mixed_policy, "xla": cfg.xla},
+                  "precision": cfg.mixed_policy, "xla": cfg.xla, **threads},
         config=to_dict(cfg),
         world_size=info.replicas,
         model_name=model_name,

@@ -23,6 +23,7 @@ from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import RunResult, host_info
 from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.threads import local_processes, resolve_threads
 from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
 
@@ -253,6 +254,9 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
     if ckpt is not None:
         check_resume_matches(ckpt, config)
     layout = resolve_layout(config.accelerator, config.devices, config.nodes)
+    config.num_threads = resolve_threads(config.num_threads, config.num_workers,
+                                         local_processes(layout.devices))
+    torch.set_num_threads(config.num_threads)  # see stemdl.common.threads
     if config.precision == "16-mixed" and layout.accelerator != "gpu":
         raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
 

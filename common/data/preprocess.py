@@ -13,7 +13,6 @@ sample once: O(N) overall.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,6 +35,7 @@ from stemdl.common.data.raw import (
     GROUP_RE,
     STACK,
     SampleProblem,
+    map_file,
     open_h5,
     read_sample,
     sample_names,
@@ -142,14 +142,16 @@ def _save_npz(path: Path, data: np.ndarray, label: int, material: str) -> None:
     write_atomic(path, write)
 
 
-def _samples(task: Task, handle: h5py.File, fd: int, summary: Summary, names):
+def _samples(task: Task, handle: h5py.File, mapped, summary: Summary, names):
     """Yield (name, GroupInfo, transformed stack) of the good samples; count the bad ones."""
     work: np.ndarray | None = None
     buf: np.ndarray | None = None
     for name in names:
         where = f"{task.src.name}:{name}"
         try:
-            info, buf = read_sample(handle, name, fd, buf)
+            info, stack = read_sample(handle, name, mapped, buf)
+            if stack.flags.writeable:  # read into buf (not a view of the mapped file)
+                buf = stack
             if info.shape[1] < task.size or info.shape[2] < task.size:
                 raise SampleProblem("too_small", f"{STACK} {info.shape} smaller than {task.size}")
         except SampleProblem as err:
@@ -158,9 +160,9 @@ def _samples(task: Task, handle: h5py.File, fd: int, summary: Summary, names):
         except (OSError, KeyError, ValueError, RuntimeError) as err:
             summary.bad("read_error", f"{where} ({type(err).__name__})")
             continue
-        if work is None or work.shape != buf.shape:
-            work = np.empty(buf.shape, np.float32)
-        yield name, info, transform_stack(buf, task.size, work)
+        if work is None or work.shape != stack.shape:
+            work = np.empty(stack.shape, np.float32)
+        yield name, info, transform_stack(stack, task.size, work)
 
 
 def run_task(task: Task) -> Summary:
@@ -189,23 +191,35 @@ def run_task(task: Task) -> Summary:
     except DataError as err:
         summary.bad_files.append(str(err))
         return summary
-    fd = os.open(task.src, os.O_RDONLY)  # for one-pread reads of contiguous stacks
+    try:
+        mapped = map_file(task.src)  # contiguous float32 stacks are used in place
+    except OSError:
+        mapped = None  # read through HDF5 instead
     try:
         with handle:
             if task.fmt == "npz":
-                for name, info, data in _samples(task, handle, fd, summary, todo):
+                for name, info, data in _samples(task, handle, mapped, summary, todo):
                     _save_npz(task.split_dir / npz_name(task, name), data, info.label,
                               info.material)
                     summary.written += 1
             else:
                 write_atomic(task.part_path,
-                             lambda tmp: _write_part(tmp, task, handle, fd, summary))
+                             lambda tmp: _write_part(tmp, task, handle, mapped, summary))
     finally:
-        os.close(fd)
+        _unmap(mapped)
     return summary
 
 
-def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int, summary: Summary) -> None:
+def _unmap(mapped) -> None:
+    """Close a mapping; one still viewed (an interrupted sample loop) is left to the GC."""
+    if mapped is not None:
+        try:
+            mapped.close()
+        except BufferError:
+            pass
+
+
+def _write_part(tmp: Path, task: Task, handle: h5py.File, mapped, summary: Summary) -> None:
     """One part file; images go to disk in blocks of WRITE_ROWS rows (one HDF5 write
     each, not one per sample)."""
     n, s = len(task.names), task.size
@@ -215,7 +229,7 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int, summary: Summ
     with h5py.File(tmp, "w") as part:
         images = part.create_dataset("images", shape=(n, 3, s, s), dtype="<f4")  # contiguous
         row = 0
-        for _name, info, data in _samples(task, handle, fd, summary, task.names):
+        for _name, info, data in _samples(task, handle, mapped, summary, task.names):
             block[row % len(block)] = data
             row += 1
             if row % len(block) == 0:

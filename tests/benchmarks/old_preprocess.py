@@ -9,12 +9,15 @@ package's, unchanged.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from stemdl.common.data.layouts import PACKED_MANIFEST
+from stemdl.common.data.packed import manifest
 from stemdl.common.data.preprocess import Task, plan
 from stemdl.common.data.raw import STACK, SampleProblem, check_group, open_h5, read_stack
 from stemdl.common.workload import CLIP_MAX, LOG_FLOOR, LOG_SCALE
@@ -81,5 +84,7 @@ def _run_task(task: Task) -> int:
 def old_preprocess_packed(raw: Path, out: Path, size: int, workers: int) -> int:
     """Samples written by the old packed path (all ranks' tasks, ``workers`` processes)."""
     tasks, _ = plan(Path(raw), Path(out), "packed", size)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / PACKED_MANIFEST).write_text(json.dumps(manifest(size)))
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
         return sum(pool.map(_run_task, tasks))

@@ -53,6 +53,8 @@ def test_run_folder_is_complete(straight_run):
         assert e.train_loss is not None and e.epoch_time_s > 0 and e.train_samples_per_s > 0
     assert result.parameters == trainable_parameter_count(resnet_spec(18), 1, NUM_LOGITS)
     assert result.frameworks["tensorflow"] and result.checkpoint == "checkpoints/ckpt-2"
+    assert result.config["num_threads"] >= 1  # resolved from the cores and loaders
+    assert result.hardware["intra_op_threads"] >= 1 and result.hardware["inter_op_threads"] >= 1
     assert result.status in ("success", "aborted") and result.run_time_s > 0
     assert result.train_samples == 48 and result.eval_samples == 24 and result.global_batch_size == 8
     assert (straight_run / "checkpoints" / "ckpt-2.index").exists()

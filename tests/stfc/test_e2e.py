@@ -58,6 +58,7 @@ def test_results_json_reads_back(e2e_run: Path) -> None:
     assert result.parameters == trainable_parameter_count(resnet_spec(18), 3, 231)
     assert result.model_size_bytes == (e2e_run / "model.pt").stat().st_size
     assert result.frameworks["torch"] and result.hardware["cpu_count"]
+    assert result.hardware["torch_threads"] == result.config["num_threads"] >= 1  # resolved
     assert result.test_macro_f1 is not None and result.config["resnet"] == 18
     assert (e2e_run / "checkpoints" / "last.ckpt").is_file()
     assert list((e2e_run / "tensorboard").glob("events.out.tfevents.*"))
