@@ -223,6 +223,7 @@ def _train(cfg: OrnlConfig, train, val) -> RunResult:
         parameters=trainable_parameters(model),
         model_size_bytes=int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,
+        startup=trainer.startup,
         **after,
     )
     barrier(strategy)

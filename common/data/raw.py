@@ -174,12 +174,10 @@ def _fast_info(handle: h5py.File, name: str) -> tuple[GroupInfo, h5py.h5d.Datase
     return GroupInfo(name, label, material, shape), dsid
 
 
-def _contiguous_f4_offset(dsid: h5py.h5d.DatasetID) -> int | None:
-    """File offset of a stack stored contiguous, unfiltered, little-endian float32."""
-    if dsid.dtype != np.dtype("<f4"):
-        return None
-    plist = dsid.get_create_plist()
-    if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters():
+def _contiguous_f4_offset(dsid: h5py.h5d.DatasetID, nbytes: int) -> int | None:
+    """File offset of a stack stored contiguous (HDF5 gives no offset for chunked, hence
+    filtered, or compact storage), fully allocated, little-endian float32."""
+    if dsid.dtype != np.dtype("<f4") or dsid.get_storage_size() != nbytes:
         return None
     return dsid.get_offset()
 
@@ -199,9 +197,9 @@ def read_sample(handle: h5py.File, name: str, mapped: mmap.mmap | None = None,
         grp = handle.get(name)
         info = check_group(name, grp)
         return info, read_stack(grp[STACK], f"{Path(handle.filename).name}:{name}", out)
-    offset = _contiguous_f4_offset(dsid) if mapped is not None else None
+    count = int(np.prod(info.shape))
+    offset = _contiguous_f4_offset(dsid, 4 * count) if mapped is not None else None
     if offset is not None:
-        count = int(np.prod(info.shape))
         stack = np.frombuffer(mapped, dtype="<f4", count=count, offset=offset).reshape(info.shape)
     else:
         if out is None or out.shape != info.shape or out.dtype != np.float32:

@@ -118,3 +118,55 @@ def test_bench_stfc_dataset_matches_loader(npz_data: Path) -> None:
     reader = open_split_dir(npz_data, "train")
     x, y = collate(ReaderDataset(reader).__getitems__([0, 1]))
     assert x.shape == (2, 3, SIZE, SIZE) and torch.equal(x[0], torch.from_numpy(reader[0].stack))
+
+
+def test_bench_stfc_threads(benchmark, npz_data: Path) -> None:
+    """Issue 14: the `num_threads` default (stemdl.common.threads, here with the recipe's 2
+    DataLoader workers) against 1 and 2 intra-op threads: Lightning fit of the same steps,
+    the three settings interleaved in every round (the default timed by the benchmark,
+    1 and 2 in its setup)."""
+    import logging
+    import time
+
+    from stemdl.common.threads import default_threads
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    workers = 2
+    default = default_threads(workers)
+    before = torch.get_num_threads()
+    times: dict[str, list[float]] = {"default": [], "1": [], "2": []}
+
+    def fit(threads: int) -> float:
+        torch.set_num_threads(threads)
+        module = _module()
+        trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=0,
+                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0,
+                             use_distributed_sampler=False)
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=_datamodule(npz_data, workers=workers))
+        assert trainer.global_step == STEPS
+        return time.perf_counter() - start
+
+    def setup():
+        for threads in ("1", "2"):
+            times[threads].append(fit(int(threads)))
+        return (), {}
+
+    try:
+        benchmark.pedantic(lambda: times["default"].append(fit(default)), setup=setup,
+                           rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    finally:
+        torch.set_num_threads(before)
+    benchmark.extra_info.update({
+        "samples": BATCH * STEPS, "batch": BATCH, "steps": STEPS, "loader_workers": workers,
+        "default_threads": default, "cpus": os.cpu_count(), "seconds": times,
+        "loadavg": os.getloadavg(),
+        "interleaved": {
+            f"default ({default} threads) / 1 thread": {
+                "ratios": [a / b for a, b in zip(times["1"], times["default"], strict=True)],
+                "target": ">= 0.95x"},
+            f"default ({default} threads) / 2 threads": {
+                "ratios": [a / b for a, b in zip(times["2"], times["default"], strict=True)],
+                "target": ">= 0.95x"},
+        }})
