@@ -247,6 +247,7 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
     from stemdl.stfc.distributed import env_rank, resolve_layout
     from stemdl.stfc.module import StfcModule
     from stemdl.stfc.resnet import count_trainable
+    from stemdl.stfc.speed import speed_callbacks
 
     resume = resume or config.resume
     run_dir = config.resolved_run_dir()
@@ -326,6 +327,7 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
     ]
     if config.progress:
         callbacks.append(TQDMProgressBar())
+    callbacks += speed_callbacks(config.precision, layout.accelerator)  # stemdl.stfc.speed
     logger: Any = False
     if config.tensorboard:
         _tensorboard_without_tensorflow()

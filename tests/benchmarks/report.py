@@ -123,6 +123,10 @@ def interleaved_lines(data: dict) -> list[str]:
             lines.append(f"  {b.get('name', '?')}  {what}: "
                          f"{' '.join(f'{r:.2f}' for r in ratios)}  median {median:.2f}x  "
                          f"target {target or '-'} {_check(median, target)}".rstrip())
+        startup = extra.get("startup")
+        if isinstance(startup, dict) and startup:
+            lines.append(f"    one-off seconds in {b.get('name', '?')}: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in startup.items() if isinstance(v, int | float)))
         load = extra.get("loadavg")
         if load and extra.get("interleaved"):
             lines.append(f"    load average during {b.get('name', '?')}: "

@@ -71,3 +71,90 @@ def test_bench_ornl_tfdata_only(benchmark, reader):
     benchmark.extra_info.update({"samples": N, "baseline": "test_bench_ornl_loop_resnet50",
                                  "bytes": N * 3 * SIZE * SIZE * 4, "target": ">= 5x"})
     benchmark.pedantic(consume, rounds=3, iterations=1, warmup_rounds=1)
+
+
+def _torch_ornl_loop(reader, epoch: int, state: dict) -> float:
+    """A plain PyTorch loop of the ORNL recipe (stand-in for upstream's implementation):
+    ResNet-50 with a 1-channel stem, one random pattern per sample scaled to [0, 1],
+    random erasing (p 0.8), cross-entropy, AdamW; one epoch of N samples. Returns seconds."""
+    import time
+
+    import torch
+
+    from stemdl.stfc.resnet import build_resnet as build_torch_resnet
+
+    if "model" not in state:
+        torch.manual_seed(0)
+        state["model"] = build_torch_resnet(50, 1, 231)
+        state["opt"] = torch.optim.AdamW(state["model"].parameters(), lr=1e-3, weight_decay=5e-5)
+    model, opt = state["model"], state["opt"]
+    rng = np.random.default_rng([0, epoch])
+    order = rng.permutation(N)
+    start = time.perf_counter()
+    model.train()
+    for b in range(STEPS):
+        idx = order[b * BATCH : (b + 1) * BATCH]
+        pick = rng.integers(0, 3, size=len(idx))
+        x = np.stack([reader[int(i)].stack[p] for i, p in zip(idx, pick, strict=True)])[:, None]
+        x = x / np.float32(255.0)
+        for img in x:  # random erasing: a random rectangle set to noise, p 0.8
+            if rng.random() < 0.8:
+                h, w = rng.integers(8, SIZE // 2, size=2)
+                top, left = rng.integers(0, SIZE - h), rng.integers(0, SIZE - w)
+                img[0, top : top + h, left : left + w] = rng.random((h, w), dtype=np.float32)
+        y = torch.as_tensor(reader.labels()[idx])
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), y)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def test_bench_ornl_vs_plain_torch(benchmark, reader):
+    """Issue 14: our ORNL loop's steady epoch against a plain PyTorch loop of the same recipe,
+    interleaved per round (torch in the setup, ours timed by the benchmark; both warmed up
+    by one epoch first). Our one-off tracing and first-step seconds go to extra_info."""
+    import time
+
+    import torch
+
+    intra = tf.config.threading.get_intra_op_parallelism_threads() or (os.cpu_count() or 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(intra)  # same compute threads for both
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = build_resnet(50, 1, image_size=SIZE)
+        opt = make_optimizer(1e-3, 5e-5, 0, 0)
+        opt.build(model.trainable_variables)
+    trainer = Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=BATCH,
+                      progress=False)
+    state: dict = {}
+    times: dict[str, list[float]] = {"ours": [], "torch": []}
+    epochs = iter(range(1000))
+    start = time.perf_counter()
+    trainer.train_epoch(reader, next(epochs))  # warm-up: traces (timed in trainer.startup)
+    first_epoch = time.perf_counter() - start
+    torch_first = _torch_ornl_loop(reader, 0, state)
+
+    def setup():
+        times["torch"].append(_torch_ornl_loop(reader, len(times["torch"]) + 1, state))
+        return (), {}
+
+    def ours() -> None:
+        start = time.perf_counter()
+        trainer.train_epoch(reader, next(epochs))
+        times["ours"].append(time.perf_counter() - start)
+
+    try:
+        benchmark.pedantic(ours, setup=setup, rounds=2, iterations=1, warmup_rounds=0)
+    finally:
+        torch.set_num_threads(before)
+    benchmark.extra_info.update({
+        "samples": N, "batch": BATCH, "steps": STEPS, "image": SIZE, "threads": intra,
+        "seconds": times, "loadavg": os.getloadavg(),
+        "startup": {**trainer.startup, "first_epoch_s": first_epoch,
+                    "torch_first_epoch_s": torch_first},
+        "interleaved": {"ORNL steady samples/s / plain PyTorch loop": {
+            "ratios": [t / o for t, o in zip(times["torch"], times["ours"], strict=True)],
+            "target": ">= 1.0x"}},
+    })
