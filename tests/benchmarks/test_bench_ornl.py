@@ -158,3 +158,48 @@ def test_bench_ornl_vs_plain_torch(benchmark, reader):
             "ratios": [t / o for t, o in zip(times["torch"], times["ours"], strict=True)],
             "target": ">= 1.0x"}},
     })
+
+
+def test_bench_ornl_bf16(benchmark, reader):
+    """Issue 14: Keras mixed_bfloat16 against float32 for our ORNL loop (ResNet-50, 128 px),
+    steady epochs interleaved per round after one warm-up epoch each."""
+    import time
+
+    def make(policy: str) -> Trainer:
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            strategy = tf.distribute.get_strategy()
+            model = build_resnet(50, 1, image_size=SIZE)
+            opt = make_optimizer(1e-3, 5e-5, 0, 0)
+            opt.build(model.trainable_variables)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        return Trainer(strategy, worker_info(strategy), model, opt, seed=0,
+                       per_replica_batch=BATCH, progress=False)
+
+    trainers = {"float32": make("float32"), "mixed_bfloat16": make("mixed_bfloat16")}
+    epochs = iter(range(1, 1000))
+    for t in trainers.values():
+        t.train_epoch(reader, 0)  # warm-up: traces
+    times: dict[str, list[float]] = {k: [] for k in trainers}
+
+    def run(name: str) -> None:
+        start = time.perf_counter()
+        trainers[name].train_epoch(reader, next(epochs))
+        times[name].append(time.perf_counter() - start)
+
+    def setup():
+        run("float32")
+        return (), {}
+
+    benchmark.pedantic(lambda: run("mixed_bfloat16"), setup=setup, rounds=2, iterations=1,
+                       warmup_rounds=0)
+    benchmark.extra_info.update({
+        "samples": N, "batch": BATCH, "steps": STEPS, "image": SIZE, "seconds": times,
+        "loadavg": os.getloadavg(),
+        "startup": {f"{k} train_trace_s": t.startup.get("train_trace_s", 0.0)
+                    for k, t in trainers.items()},
+        "interleaved": {"mixed_bfloat16 / float32 samples/s": {
+            "ratios": [a / b for a, b in zip(times["float32"], times["mixed_bfloat16"],
+                                             strict=True)],
+            "target": ">= 1.3x"}}})
