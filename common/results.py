@@ -81,6 +81,7 @@ class RunResult:
     test_macro_f1: float | None = None
     test_top1: float | None = None
     inference: dict[str, Any] = field(default_factory=dict)  # LatencyMeter.summary()
+    startup: dict[str, float] = field(default_factory=dict)  # one-off costs, e.g. tracing (s)
     model_name: str | None = None
     parameters: int | None = None
     model_size_bytes: int | None = None

@@ -49,6 +49,7 @@ class BaseRunConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     num_workers: int = 2
+    num_threads: int | None = None  # compute threads per process; None = fit the cores (common/threads.py)
     precision: str = "32"
     nodes: int = 1
     devices: int | None = None  # per node; None = all visible accelerators (1 process on CPU); 0 = CPU
@@ -80,6 +81,8 @@ class BaseRunConfig:
                 raise StemdlError(f"config key '{key}': must be >= 1, got {value}")
         check_workers("config key 'devices'", self.devices)
         check_workers("config key 'num_workers'", self.num_workers)
+        if self.num_threads is not None and self.num_threads < 1:
+            raise StemdlError(f"config key 'num_threads': must be >= 1, got {self.num_threads}")
         if not 0.0 < self.target_f1 <= 1.0:
             raise StemdlError(f"config key 'target_f1': must be in (0, 1], got {self.target_f1}")
         if self.learning_rate <= 0:

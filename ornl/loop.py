@@ -23,6 +23,7 @@ from stemdl.common.workload import NUM_LOGITS, PATTERNS_PER_STACK
 from stemdl.ornl import augment
 from stemdl.ornl import data as pipeline
 from stemdl.ornl.distributed import WorkerInfo
+from stemdl.ornl.tracing import FirstStep, trace_once
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -102,8 +103,9 @@ class Trainer:
         self._scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self._grads = tf.function(self._loss_and_grads, jit_compile=xla, reduce_retracing=True)
         self._forward = tf.function(self._eval_logits, jit_compile=xla, reduce_retracing=True)
-        self._train_step = tf.function(self._distributed_train_step)
-        self._eval_step = tf.function(self._distributed_eval_step)
+        self._train_step = self._eval_step = None  # traced once from the data's spec (tracing.py)
+        self._first_step = FirstStep()
+        self.startup: dict[str, float] = {}  # tracing and first-step seconds (results.json)
 
     # -- options per input pipeline ----------------------------------------------------
     def _opts(self, ctx: tf.distribute.InputContext, batch: int) -> pipeline.PipelineOptions:
@@ -156,11 +158,16 @@ class Trainer:
         dist = self.strategy.distribute_datasets_from_function(
             lambda ctx: pipeline.train_dataset(reader, epoch, self._opts(ctx, self.per_replica_batch))
         )
+        if self._train_step is None:
+            self._train_step, self.startup["train_trace_s"] = trace_once(
+                self._distributed_train_step, dist.element_spec)
         losses = []
         steps = self.steps_per_epoch(reader)
         bar = self._bar(steps, f"train epoch {epoch + 1}")
         for i, batch in enumerate(dist):
-            losses.append(self._train_step(batch))
+            losses.append(self._first_step(self._train_step, batch))
+            if i == 0 and "first_step_s" not in self.startup:
+                self._log_startup()
             bar.update(1)
             if on_step is not None:
                 on_step(i)
@@ -172,6 +179,12 @@ class Trainer:
         """A bar on a terminal, rate/ETA lines in a batch job's log (chief only)."""
         return progress_bar(steps, desc, "step", enabled=None if self.progress else False,
                             leave=False)
+
+    def _log_startup(self) -> None:
+        self.startup["first_step_s"] = float(self._first_step.seconds or 0.0)
+        if self.info.is_chief:
+            print(f"ornl: training step traced in {self.startup['train_trace_s']:.1f} s (once); "
+                  f"first step {self.startup['first_step_s']:.1f} s", flush=True)
 
     # -- evaluation ------------------------------------------------------------------
     def _eval_logits(self, stacks):
@@ -203,6 +216,9 @@ class Trainer:
         dist = self.strategy.distribute_datasets_from_function(
             lambda ctx: pipeline.eval_dataset(reader, self._opts(ctx, self.eval_batch))
         )
+        if self._eval_step is None:  # batch dimension None: the short last batch reuses it
+            self._eval_step, self.startup["eval_trace_s"] = trace_once(
+                self._distributed_eval_step, dist.element_spec)
         total = np.zeros((self.num_classes, self.num_classes), np.int64)
         kept: list[list[np.ndarray]] = [[], [], []]
         local = self.strategy.experimental_local_results

@@ -229,6 +229,7 @@ class Setup:
     recorder: Any
     done: int  # epochs finished before this launch (resumed)
     on_gpu: bool
+    threads: dict  # the thread counts applied (results.json hardware)
 
 
 def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
@@ -249,7 +250,9 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet
+    from stemdl.ornl.threads import apply_threads
 
+    threads = apply_threads(cfg)  # before TensorFlow starts
     train, val = readers["train"], readers["val"]
     strategy = make_strategy(cfg.strategy, cfg.devices, cfg.accelerator, cfg.slurm_port_base)
     info = worker_info(strategy)
@@ -307,7 +310,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     })
     recorder.init_stop()
     return Setup(cfg, readers, strategy, info, model, optimizer, ckpt, trainer, recorder, done,
-                 on_gpu)
+                 on_gpu, threads)
 
 
 def loop(run: Setup) -> None:
@@ -365,13 +368,14 @@ def finish(run: Setup) -> RunResult:
         device=device_name(run.strategy), device_count=info.replicas,
         hardware={**host_info(), "devices": [d.name for d in tf.config.list_logical_devices()],
                   "replicas": info.replicas, "workers": info.num_workers,
-                  "precision": cfg.mixed_policy, "xla": cfg.xla},
+                  "precision": cfg.mixed_policy, "xla": cfg.xla, **run.threads},
         config=to_dict(cfg),
         world_size=info.replicas,
         model_name=f"resnet{cfg.resnet}",
         parameters=trainable_parameters(run.model),
         model_size_bytes=int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,
+        startup=run.trainer.startup,
         **after,
     )
     barrier(run.strategy)

@@ -24,6 +24,7 @@ from stemdl.common.mllog import Keys
 from stemdl.common.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
 from stemdl.common.rundir import check_run_dir
 from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.threads import local_processes, resolve_threads
 from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
 
@@ -249,8 +250,12 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     from stemdl.stfc.data import StemdlDataModule
     from stemdl.stfc.distributed import env_rank
     from stemdl.stfc.module import StfcModule
+    from stemdl.stfc.speed import speed_callbacks
 
     run_dir, ckpt, layout, readers = check_inputs(config, resume)
+    config.num_threads = resolve_threads(config.num_threads, config.num_workers,
+                                         local_processes(layout.devices))
+    torch.set_num_threads(config.num_threads)  # see stemdl.common.threads
     pre_rank = env_rank(layout.devices)
     if pre_rank == 0:
         print(f"stfc: run folder {run_dir}", flush=True)
@@ -312,6 +317,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     ]
     if config.progress:
         callbacks.append(TQDMProgressBar())
+    callbacks += speed_callbacks(config.precision, layout.accelerator)  # stemdl.stfc.speed
     logger: Any = False
     if config.tensorboard:
         _tensorboard_without_tensorflow()

@@ -7,8 +7,9 @@ Transform, per pattern (workload.LOG_FLOOR/LOG_SCALE/CLIP_MAX):
     y = clip((max(log(x), -17) + 17) * 10, 0, 255), then area-resize to size x size.
 - x == 0 gives log = -inf and x < 0 gives NaN; both are floored to -17 (np.fmax), i.e.
   zero or negative intensity is treated as "no intensity" (output 0).
-- Resize: when H and W are multiples of size it is an exact block mean (4x4 for 512 ->
-  128), accumulated in float64 and rounded once to float32. Otherwise it is an area
+- Resize: when H and W are multiples of size it is a block mean (4x4 for 512 -> 128),
+  computed in float32 with the log of row products (see `transform_stack`), within 1e-4
+  of the float64 result on the 0..255 scale. Otherwise it is an area
   resize (each output pixel the area-weighted mean of the input pixels it covers, as
   OpenCV's INTER_AREA does for shrinking), computed as Wy @ img @ Wx.T with small
   overlap matrices: two matrix products, so no extra dependency.
@@ -98,11 +99,57 @@ def area_resize(stack: np.ndarray, size: int) -> np.ndarray:
     return np.stack([wy @ img.astype(np.float64) @ wx.T for img in stack]).astype(np.float32)
 
 
+# Per-pixel log values are clipped to [LOG_FLOOR, LOG_FLOOR + CLIP_MAX / LOG_SCALE]; clipping
+# x to exp() of those bounds before the log gives the same values (log is monotonic).
+_LOG_HI = LOG_FLOOR + CLIP_MAX / LOG_SCALE
+_X_LO, _X_HI = np.float32(np.exp(LOG_FLOOR)), np.float32(np.exp(_LOG_HI))
+
+
+def _rows_per_product(fy: int) -> int:
+    """Rows whose clipped values are multiplied before one log: a product of up to 4 values
+    in [e^-17, e^8.5] stays a normal float32 (e^-68 .. e^34), 5 or more could underflow."""
+    return next(k for k in (4, 3, 2, 1) if fy % k == 0)
+
+
+def _block_transform(stack: np.ndarray, size: int, work: np.ndarray | None) -> np.ndarray:
+    """The documented transform for H, W multiples of size, in float32 (see transform_stack)."""
+    c, h, w = stack.shape
+    fy, fx = h // size, w // size
+    k = _rows_per_product(fy)
+    if work is None or work.shape != stack.shape or work.dtype != np.float32:
+        work = np.empty(stack.shape, np.float32)
+    np.clip(stack, _X_LO, _X_HI, out=work, casting="unsafe")
+    rows = work.reshape(c, size, fy // k, k, w)
+    prod = rows[:, :, :, 0].copy() if k == 1 else np.multiply(rows[:, :, :, 0], rows[:, :, :, 1])
+    for j in range(2, k):  # (c, size, fy/k, w): the sum of k logs is the log of a product
+        prod *= rows[:, :, :, j]
+    np.log(prod, out=prod)
+    total = prod[..., 0::fx].copy() if fx == 1 else np.add(prod[..., 0::fx], prod[..., 1::fx])
+    for j in range(2, fx):  # (c, size, fy/k, size)
+        total += prod[..., j::fx]
+    small = total.sum(axis=2, dtype=np.float32) if fy // k > 1 else total[:, :, 0]
+    small *= np.float32(LOG_SCALE / (fy * fx))
+    small += np.float32(-LOG_FLOOR * LOG_SCALE)
+    np.clip(small, np.float32(0.0), np.float32(CLIP_MAX), out=small)
+    return np.ascontiguousarray(small)
+
+
 def transform_stack(stack: np.ndarray, size: int, work: np.ndarray | None = None) -> np.ndarray:
-    """The documented preprocessing of one (3, H, W) stack -> float32 (3, size, size)."""
+    """The documented preprocessing of one (3, H, W) stack -> float32 (3, size, size).
+
+    When H and W are multiples of size (512 -> 128) it runs in float32 in few passes:
+    clip x to [e^-17, e^8.5], multiply groups of up to 4 rows of a block (a sum of logs is
+    the log of the product), one log per product, sum the block, scale. The result
+    matches the float64 reference within 1e-4 on the 0..255 scale (tests/data/
+    test_transform.py) at about a third of the time. ``work``: an optional float32
+    scratch array of the stack's shape, reused across calls.
+    """
+    c, h, w = stack.shape
+    if h % size == 0 and w % size == 0:
+        small = _block_transform(stack, size, work)
+        if not np.isnan(small).any():  # a NaN input: as log_scale, it counts as zero
+            return small
+        return _block_transform(np.nan_to_num(stack, nan=0.0), size, work)
     if work is None or work.shape != stack.shape:
         work = None
-    small = area_resize(_log_scale_fast(stack, work), size)
-    if np.isnan(small).any():  # a negative input: checked on the small image, 16x cheaper
-        small = area_resize(log_scale(stack, work), size)
-    return small
+    return area_resize(log_scale(stack, work), size)

@@ -8,6 +8,11 @@ in the same run, with its target. A benchmark names its baselines in ``extra_inf
 ``"baselines": {"<test name>": "<target>"}`` (one row each). The ratio is this
 benchmark's speed over the baseline's (samples/s if both give samples, else time).
 Targets of the form ">= Nx" / "<= Nx" are checked and marked ok/MISS.
+
+A benchmark that interleaves its baselines within each round (so load from other jobs
+hits both alike) gives ``"interleaved": {"<what>": {"ratios": [...], "target": ">= 2x"}}``;
+those are printed per round with their median, checked against the target, after the
+table, with the load average each benchmark saw (``extra_info["loadavg"]``).
 """
 
 from __future__ import annotations
@@ -103,6 +108,32 @@ def render(table: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def interleaved_lines(data: dict) -> list[str]:
+    """Per-round ratios (ours / baseline speed) of benchmarks that interleave baselines."""
+    lines = []
+    for b in data.get("benchmarks", []):
+        extra = b.get("extra_info") or {}
+        for what, entry in (extra.get("interleaved") or {}).items():
+            ratios = [r for r in entry.get("ratios", []) if isinstance(r, int | float)]
+            if not ratios:
+                continue
+            median = sorted(ratios)[len(ratios) // 2] if len(ratios) % 2 else (
+                sum(sorted(ratios)[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2)
+            target = entry.get("target", "")
+            lines.append(f"  {b.get('name', '?')}  {what}: "
+                         f"{' '.join(f'{r:.2f}' for r in ratios)}  median {median:.2f}x  "
+                         f"target {target or '-'} {_check(median, target)}".rstrip())
+        startup = extra.get("startup")
+        if isinstance(startup, dict) and startup:
+            lines.append(f"    one-off seconds in {b.get('name', '?')}: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in startup.items() if isinstance(v, int | float)))
+        load = extra.get("loadavg")
+        if load and extra.get("interleaved"):
+            lines.append(f"    load average during {b.get('name', '?')}: "
+                         f"{', '.join(f'{x:.1f}' for x in load)}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     path = Path(argv[0]) if argv else newest_json()
@@ -115,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results: {path}  ({data.get('datetime', '?')}, {machine.get('node', '?')}, "
           f"{machine.get('cpu', {}).get('brand_raw', '?')})")
     print(render(rows(data)))
+    extra = interleaved_lines(data)
+    if extra:
+        print("\ninterleaved rounds (ratio of speeds, ours / baseline, per round):")
+        print("\n".join(extra))
     return 0
 
 

@@ -36,3 +36,22 @@ def test_report_without_results(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert report.main([]) == 2
     assert "no benchmark results" in capsys.readouterr().err
+
+
+def test_report_prints_interleaved_rounds_with_median_and_load(tmp_path, capsys):
+    data = {"benchmarks": [_bench("test_inter", 1.0, samples=10, loadavg=[5.0, 4.0, 3.0],
+                                  startup={"train_trace_s": 12.34, "first_step_s": 3.0},
+                                  interleaved={"new / old": {"ratios": [2.5, 1.5, 2.2],
+                                                             "target": ">= 2x"},
+                                               "new / floor": {"ratios": [0.3, 0.36],
+                                                               "target": ">= 0.4x"}})]}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    assert report.main([str(path)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "new / old" in x)
+    assert "2.50 1.50 2.20" in line and "median 2.20x" in line and line.endswith("ok")
+    line = next(x for x in out.splitlines() if "new / floor" in x)
+    assert "median 0.33x" in line and line.endswith("MISS")
+    assert "load average during test_inter: 5.0, 4.0, 3.0" in out
+    assert "one-off seconds in test_inter: train_trace_s 12.3, first_step_s 3.0" in out

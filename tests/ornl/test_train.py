@@ -55,6 +55,8 @@ def test_run_folder_is_complete(straight_run):
     assert result.frameworks["tensorflow"] and result.checkpoint == "checkpoints/ckpt-2"
     assert (result.framework, result.framework_version) == ("tensorflow", result.frameworks["tensorflow"])
     assert (result.device, result.device_count, result.precision) == ("cpu", 1, "32")
+    assert result.config["num_threads"] >= 1  # resolved from the cores and loaders
+    assert result.hardware["intra_op_threads"] >= 1 and result.hardware["inter_op_threads"] >= 1
     assert result.status in ("success", "aborted") and result.run_time_s > 0
     assert result.train_samples == 48 and result.eval_samples == 24 and result.global_batch_size == 8
     assert (straight_run / "checkpoints" / "ckpt-2.index").exists()

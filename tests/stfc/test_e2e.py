@@ -61,6 +61,7 @@ def test_results_json_reads_back(e2e_run: Path) -> None:
     assert result.frameworks["torch"] and result.hardware["cpu_count"]
     assert (result.framework, result.framework_version) == ("torch", result.frameworks["torch"])
     assert (result.device, result.device_count, result.precision) == ("cpu", 1, "32")
+    assert result.hardware["torch_threads"] == result.config["num_threads"] >= 1  # resolved
     assert result.test_macro_f1 is not None and result.config["resnet"] == 18
     assert (e2e_run / "checkpoints" / "last.ckpt").is_file()
     assert list((e2e_run / "tensorboard").glob("events.out.tfevents.*"))
