@@ -214,19 +214,21 @@ wait_job() {  # wait_job JOBID [TIMEOUT_S]: waits until every task ended; prints
 # run by `apptainer` on PATH: Debian 12 has none, so $SW/bin/apptainer runs Debian sid's
 # apptainer (the containers-smoke tool image, unpacked) in a chroot. The job's processes
 # stay in the step's process tree (srun signals and kills them as it would on a cluster).
-source_digest() {
+source_digest() {  # source_digest IMPL: what the IMPL image runs (the other implementation's folder left out)
+    local other=ornl; [ "$1" = ornl ] && other=stfc
     (cd "$ROOT" && find pyproject.toml README.md stemdl common stfc ornl compliance containers/install.sh \
-        containers/selfcheck.py containers/Dockerfile containers/*.def -type f ! -name '*.pyc' \
-        ! -path '*__pycache__*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+        containers/selfcheck.py containers/Dockerfile "containers/$1.def" -type f ! -name '*.pyc' \
+        ! -path '*__pycache__*' ! -path "$other/*" -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 
 build_sifs() {
     local digest impl ctx=
-    digest=$(source_digest)
     for impl in stfc ornl; do
+        digest=$(source_digest "$impl")
         if [ -s "$WORK/$impl.sif" ] && [ "$(cat "$WORK/$impl.sif.src" 2>/dev/null)" = "$digest" ]; then
             echo "SIF $WORK/$impl.sif is up to date with the sources (cached)"; continue
         fi
+        rm -f "$WORK/$impl.sif.src"
         [ -n "$ctx" ] || ctx=$(stage_context)
         build_image "$impl" "$ctx"
         build_sif "$impl" "$ctx"
@@ -244,16 +246,22 @@ unpack_apptainer() {
         podman export "$cid" | tar -C "$APPTAINER_ROOT" -x
         podman rm -f "$cid" >/dev/null
     fi
+    # apptainer makes "/" a slave mount in its namespace: the chroot's root must be a mount point
+    mountpoint -q "$APPTAINER_ROOT" || { mount --bind "$APPTAINER_ROOT" "$APPTAINER_ROOT"; MOUNTS+=("$APPTAINER_ROOT"); }
+    cp /etc/hosts /etc/resolv.conf "$APPTAINER_ROOT/etc/" 2>/dev/null || true
     local d
     for d in /proc /sys /dev /dev/pts /tmp "$WORK" "$SW"; do
         mkdir -p "$APPTAINER_ROOT$d"
         mountpoint -q "$APPTAINER_ROOT$d" || { mount --bind "$d" "$APPTAINER_ROOT$d"; MOUNTS+=("$APPTAINER_ROOT$d"); }
     done
     mkdir -p "$SW/bin"
+    mkdir -p "$APPTAINER_ROOT/.oldroot"
     cat >"$SW/bin/apptainer" <<EOF
 #!/bin/bash
-# written by containers/slurm-smoke.sh: Debian sid's apptainer, in a chroot (Debian 12 has none)
-exec chroot "$APPTAINER_ROOT" /bin/sh -c 'cd "\$0" && exec apptainer "\$@"' "\$PWD" "\$@"
+# written by containers/slurm-smoke.sh: Debian sid's apptainer (Debian 12 has none), run with
+# that file system as root in a private mount namespace (pivot_root: apptainer refuses chroot)
+exec unshare --mount --propagation private /bin/sh -c 'cd "\$0" && pivot_root . .oldroot && cd / \\
+    && umount -l /.oldroot && cd "\$1" && shift && exec apptainer "\$@"' "$APPTAINER_ROOT" "\$PWD" "\$@"
 EOF
     chmod +x "$SW/bin/apptainer"
 }
@@ -286,6 +294,7 @@ choose_runtime() {
 job_states() { wait_job "$@"; }
 ok_states() { [ -n "$1" ] && [ "$(echo "$1" | tr ',' '\n' | grep -cv '^COMPLETED$')" -eq 0 ]; }
 CHECK() { "$VENV_BIN/python" "$HERE/slurm_checks.py" "$@"; }
+f4() { printf '%.4f' "$1" 2>/dev/null || echo "${1:-n/a}"; }
 mlval() { "$VENV_BIN/python" -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2]))' "$1" "$2"; }
 
 data_jobs() {
@@ -379,12 +388,15 @@ train_job() {  # train_job IMPL [requeue]
     local match=no
     [ -n "$ev" ] && [ "$f1" != None ] && "$VENV_BIN/python" -c \
         'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 1e-6)' "$f1" "$evf1" && match=yes
-    line="$(printf '%-12s' "$impl")job $id ($MODE): $states, ranks $ranks, val macro F1 log $f1 / evaluate ${evf1:-n/a} ($evn samples) match=$match, compliance $compl"
-    [ -n "$fault" ] && line+=", requeued=$requeued restarts=$restarts epochs $(mlval "$summary" epochs) duplicated $dup runs $(mlval "$summary" run_starts)"
+    local logn; logn=$(mlval "$summary" eval_samples)
+    [ "$logn" = "$evn" ] || match=no
+    line="$(printf '%-12s' "$impl")job $id ($MODE): $states, ranks $ranks, val macro F1 log $(f4 "$f1") / evaluate $(f4 "${evf1:-}") ($logn / ${evn:-?} samples) match=$match, compliance $compl"
+    local epochs want; epochs=$(mlval "$summary" epochs); want="[$(seq -s', ' 1 "$EPOCHS")]"
+    line+=", epochs $epochs"
+    [ -n "$fault" ] && line+=", requeued=$requeued restarts=${restarts:-?} duplicated epochs $dup, run_start x$(mlval "$summary" run_starts)"
     if ok_states "$states" && [ "$ranks" = 2 ] && [ "$match" = yes ] && [ "$compl" = PASS ] \
-        && { [ -z "$fault" ] || { [ "$requeued" = yes ] && [ "${restarts:-0}" -ge 1 ] && [ "$dup" = "[]" ] \
-             && [ "$(mlval "$summary" run_starts)" = 1 ] \
-             && [ "$(mlval "$summary" epochs)" = "$(seq -s', ' 1 "$EPOCHS" | sed 's/.*/[&]/')" ]; }; }; then
+        && [ "$epochs" = "$want" ] && [ "$dup" = "[]" ] && [ "$(mlval "$summary" run_starts)" = 1 ] \
+        && { [ -z "$fault" ] || { [ "$requeued" = yes ] && [ "${restarts:-0}" -ge 1 ]; }; }; then
         record OK "$line"
     else
         record FAIL "$line (job log $SW/logs/$impl-$id.out, run $run)"
