@@ -203,7 +203,8 @@ class Trainer:
     def _distributed_sync_statistics(self):
         def replica_fn():
             stats = self._statistics()
-            means = tf.distribute.get_replica_context().all_reduce(MEAN, [v.value for v in stats])
+            local = [tf.identity(v.value) for v in stats]  # this replica's copies, as tensors
+            means = tf.distribute.get_replica_context().all_reduce(MEAN, local)
             for var, mean in zip(stats, means, strict=True):
                 var.assign(mean)
 
