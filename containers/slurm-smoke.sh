@@ -307,9 +307,9 @@ data_jobs() {
     j2=$(submit sim-array slurm-simulate.sbatch --array=0-1 --export="ALL,SIM_OUT=$d/raw-2ranks" -- "${sim[@]}")
     s1=$(job_states "$j1"); s2=$(job_states "$j2")
     if ok_states "$s1" && ok_states "$s2" && res=$(CHECK samples "$d/raw-1rank" "$d/raw-2ranks"); then
-        record OK "simulate     jobs $j1 (1 rank) + $j2 (array 0-1): $s1 / $s2; $res"
+        record OK "simulate     (venv) jobs $j1 (1 rank) + $j2 (array 0-1): $s1 / $s2; $res"
     else
-        record FAIL "simulate     jobs $j1 (1 rank) + $j2 (array 0-1): ${s1:-?} / ${s2:-?}; ${res:-not compared} (logs $SW/logs)"
+        record FAIL "simulate     (venv) jobs $j1 (1 rank) + $j2 (array 0-1): ${s1:-?} / ${s2:-?}; ${res:-not compared} (logs $SW/logs)"
         return 1
     fi
     say "data: stemdl preprocess, 1 rank and a 2-task job array (containers/jobs/slurm-preprocess.sbatch)"
@@ -317,9 +317,9 @@ data_jobs() {
     j2=$(submit pre-array slurm-preprocess.sbatch --array=0-1 --export="ALL,RAW=$d/raw-1rank,PRE_OUT=$d/npz-2ranks" -- --size 32)
     s1=$(job_states "$j1"); s2=$(job_states "$j2"); res=
     if ok_states "$s1" && ok_states "$s2" && res=$(CHECK files "$d/npz-1rank" "$d/npz-2ranks"); then
-        record OK "preprocess   jobs $j1 (1 rank) + $j2 (array 0-1): $s1 / $s2; $res"
+        record OK "preprocess   (venv) jobs $j1 (1 rank) + $j2 (array 0-1): $s1 / $s2; $res"
     else
-        record FAIL "preprocess   jobs $j1 (1 rank) + $j2 (array 0-1): ${s1:-?} / ${s2:-?}; ${res:-not compared} (logs $SW/logs)"
+        record FAIL "preprocess   (venv) jobs $j1 (1 rank) + $j2 (array 0-1): ${s1:-?} / ${s2:-?}; ${res:-not compared} (logs $SW/logs)"
         return 1
     fi
     DATA=$d/npz-1rank
