@@ -261,7 +261,8 @@ unpack_apptainer() {
 # written by containers/slurm-smoke.sh: Debian sid's apptainer (Debian 12 has none), run with
 # that file system as root in a private mount namespace (pivot_root: apptainer refuses chroot)
 exec unshare --mount --propagation private /bin/sh -c 'cd "\$0" && pivot_root . .oldroot && cd / \\
-    && umount -l /.oldroot && cd "\$1" && shift && exec apptainer "\$@"' "$APPTAINER_ROOT" "\$PWD" "\$@"
+    && umount -l /.oldroot && { cd "\$1" 2>/dev/null || cd /; } && shift && exec apptainer "\$@"' \\
+    "$APPTAINER_ROOT" "\$PWD" "\$@"
 EOF
     chmod +x "$SW/bin/apptainer"
 }
@@ -277,7 +278,7 @@ choose_runtime() {
         why="SIF build failed (see $SW/sif-setup.log)"
     elif ! unpack_apptainer >>"$SW/sif-setup.log" 2>&1; then
         why="apptainer could not be unpacked (see $SW/sif-setup.log)"
-    elif ! PATH=$SW/bin:$PATH apptainer exec "$WORK/stfc.sif" stemdl --version >>"$SW/sif-setup.log" 2>&1; then
+    elif ! (cd "$SW" && PATH=$SW/bin:$PATH apptainer exec "$WORK/stfc.sif" stemdl --version) >>"$SW/sif-setup.log" 2>&1; then
         why="apptainer exec of $WORK/stfc.sif failed (see $SW/sif-setup.log)"
     fi
     if [ -z "$why" ]; then
