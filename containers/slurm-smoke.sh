@@ -94,7 +94,12 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     if [ -n "${SLURM_CONF:-}" ] && [ -f "$SLURM_CONF" ] && [ ${#PIDS[@]} -gt 0 ]; then
-        scancel --quiet --full "$(squeue -h -o %A 2>/dev/null | paste -sd,)" 2>/dev/null || true
+        local jobs; jobs=$(squeue -h -o %A 2>/dev/null | sort -u | paste -sd' ')
+        if [ -n "$jobs" ]; then  # cancel, then let slurmd reap the steps before it stops
+            # shellcheck disable=SC2086
+            scancel --quiet $jobs 2>/dev/null || true
+            for _ in $(seq 60); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.5; done
+        fi
     fi
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -194,19 +199,19 @@ job_field() {  # job_field JOBID FIELD -> value from scontrol show job (first ta
     scontrol -o show job "$1" 2>/dev/null | head -1 | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
 }
 
-wait_job() {  # wait_job JOBID [TIMEOUT_S]: waits until every task ended; prints the states
-    local id=$1 limit=${2:-1500} t0 states
+STATES=
+wait_job() {  # wait_job JOBID [TIMEOUT_S]: waits until every task ended; sets STATES
+    local id=$1 limit=${2:-1500} t0
     t0=$(now)
     while :; do
-        states=$(scontrol -o show job "$id" 2>/dev/null | tr ' ' '\n' | sed -n 's/^JobState=//p' | sort -u | paste -sd,)
-        case $states in *PENDING*|*RUNNING*|*CONFIGURING*|*COMPLETING*|*REQUEUED*|*SUSPENDED*|'') ;; *) break ;; esac
+        STATES=$(scontrol -o show job "$id" 2>/dev/null | tr ' ' '\n' | sed -n 's/^JobState=//p' | sort -u | paste -sd,)
+        case $STATES in *PENDING*|*RUNNING*|*CONFIGURING*|*COMPLETING*|*REQUEUED*|*SUSPENDED*|'') ;; *) break ;; esac
         if [ $(( $(now) - t0 )) -gt "$limit" ]; then
             scancel "$id" 2>/dev/null || true
-            states="TIMEOUT(smoke, ${limit}s)"; break
+            STATES="TIMEOUT(smoke, ${limit}s)"; break
         fi
         sleep 3
     done
-    echo "$states"
 }
 
 # ---------------------------------------------------------------------------- runtime
@@ -256,12 +261,15 @@ unpack_apptainer() {
     done
     mkdir -p "$SW/bin"
     mkdir -p "$APPTAINER_ROOT/.oldroot"
+    local unshare pivot  # full paths: a job's PATH (make's, sbatch's) may lack /usr/sbin
+    unshare=$(PATH=$PATH:/usr/sbin:/sbin command -v unshare) && pivot=$(PATH=$PATH:/usr/sbin:/sbin command -v pivot_root) \
+        || { echo "unshare or pivot_root not found (util-linux)"; return 1; }
     cat >"$SW/bin/apptainer" <<EOF
 #!/bin/bash
 # written by containers/slurm-smoke.sh: Debian sid's apptainer (Debian 12 has none), run with
 # that file system as root in a private mount namespace (pivot_root: apptainer refuses chroot)
-exec unshare --mount --propagation private /bin/sh -c 'cd "\$0" && pivot_root . .oldroot && cd / \\
-    && umount -l /.oldroot && { cd "\$1" 2>/dev/null || cd /; } && shift && exec apptainer "\$@"' \\
+exec $unshare --mount --propagation private /bin/sh -c 'cd "\$0" && $pivot . .oldroot && cd / \\
+    && /usr/bin/umount -l /.oldroot && { cd "\$1" 2>/dev/null || cd /; } && shift && exec /usr/bin/apptainer "\$@"' \\
     "$APPTAINER_ROOT" "\$PWD" "\$@"
 EOF
     chmod +x "$SW/bin/apptainer"
@@ -292,7 +300,6 @@ choose_runtime() {
 }
 
 # ---------------------------------------------------------------------------- checks
-job_states() { wait_job "$@"; }
 ok_states() { [ -n "$1" ] && [ "$(echo "$1" | tr ',' '\n' | grep -cv '^COMPLETED$')" -eq 0 ]; }
 CHECK() { "$VENV_BIN/python" "$HERE/slurm_checks.py" "$@"; }
 f4() { printf '%.4f' "$1" 2>/dev/null || echo "${1:-n/a}"; }
@@ -306,7 +313,7 @@ data_jobs() {
     say "data: stemdl simulate, 1 rank and a 2-task job array (containers/jobs/slurm-simulate.sbatch)"
     j1=$(submit sim-1rank slurm-simulate.sbatch --export="ALL,SIM_OUT=$d/raw-1rank" -- "${sim[@]}")
     j2=$(submit sim-array slurm-simulate.sbatch --array=0-1 --export="ALL,SIM_OUT=$d/raw-2ranks" -- "${sim[@]}")
-    s1=$(job_states "$j1"); s2=$(job_states "$j2")
+    wait_job "$j1"; s1=$STATES; wait_job "$j2"; s2=$STATES
     if ok_states "$s1" && ok_states "$s2" && res=$(CHECK samples "$d/raw-1rank" "$d/raw-2ranks"); then
         record OK "simulate     (venv) jobs $j1 (1 rank) + $j2 (array 0-1): $s1 / $s2; $res"
     else
@@ -316,7 +323,7 @@ data_jobs() {
     say "data: stemdl preprocess, 1 rank and a 2-task job array (containers/jobs/slurm-preprocess.sbatch)"
     j1=$(submit pre-1rank slurm-preprocess.sbatch --export="ALL,RAW=$d/raw-1rank,PRE_OUT=$d/npz-1rank" -- --size 32)
     j2=$(submit pre-array slurm-preprocess.sbatch --array=0-1 --export="ALL,RAW=$d/raw-1rank,PRE_OUT=$d/npz-2ranks" -- --size 32)
-    s1=$(job_states "$j1"); s2=$(job_states "$j2"); res=
+    wait_job "$j1"; s1=$STATES; wait_job "$j2"; s2=$STATES; res=
     if ok_states "$s1" && ok_states "$s2" && res=$(CHECK files "$d/npz-1rank" "$d/npz-2ranks"); then
         record OK "preprocess   (venv) jobs $j1 (1 rank) + $j2 (array 0-1): $s1 / $s2; $res"
     else
@@ -380,7 +387,7 @@ train_job() {  # train_job IMPL [requeue]
             echo "scontrol requeue $id after epoch 1 ($(grep -c '"key": "epoch_stop"' "$run/mlperf.log") epoch(s) logged)"
         fi
     fi
-    states=$(job_states "$id" 2400)
+    wait_job "$id" 2400; states=$STATES
     local restarts; restarts=$(job_field "$id" Restarts)
     summary=$(CHECK mllog "$run/mlperf.log" 2>/dev/null || echo '{}')
     ranks=$(mlval "$summary" ranks); f1=$(mlval "$summary" last_eval_macro_f1); dup=$(mlval "$summary" duplicated_epochs)
