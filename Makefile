@@ -27,7 +27,7 @@ else
   TORCH  := torch==2.13.0
 endif
 
-.PHONY: install test lint demo bench clean containers containers-smoke
+.PHONY: install test lint demo bench clean containers containers-smoke slurm-smoke
 
 install: $(STAMP)
 
@@ -66,3 +66,9 @@ containers: $(STAMP)
 # base, one epoch on tiny simulated data in podman and in apptainer, F1 and compliance.
 containers-smoke: $(STAMP)
 	containers/smoke.sh
+
+# The job templates under a real scheduler (root, several minutes): a one-node SLURM cluster on
+# localhost runs containers/jobs/ (2-rank STFC and ORNL training in the SIFs, or the venv;
+# a requeue; simulate/preprocess job arrays), checks ranks, F1 and compliance. See docs/CONTAINERS.md.
+slurm-smoke: $(STAMP)
+	containers/slurm-smoke.sh

@@ -38,6 +38,42 @@ def cluster_from_env(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
+def tasks_per_node(value: str) -> int:
+    """The most tasks on one node from SLURM's compressed list, e.g. '2(x3),1' -> 2."""
+    try:
+        return max(int(part.split("(")[0]) for part in value.split(","))
+    except ValueError:
+        raise StemdlError(f"SLURM_STEP_TASKS_PER_NODE={value!r} is not a task count list") from None
+
+
+class CpuSlurmClusterResolver(tf.distribute.cluster_resolver.SlurmClusterResolver):
+    """TensorFlow's SLURM resolver for CPU workers.
+
+    TensorFlow's resolver lays tasks out along GPU slots: with no GPU (or no nvidia-smi) it
+    finds no slot and lists no task. Here each task gets one placeholder slot (nothing is
+    written to CUDA_VISIBLE_DEVICES) and the resolver reports no accelerator, so
+    MultiWorkerMirroredStrategy puts one CPU replica on each worker.
+    """
+
+    def __init__(self, port_base: int = 8888, env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        per_node = tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE", "1"))
+        super().__init__(port_base=port_base, gpus_per_node=per_node, gpus_per_task=1,
+                         auto_set_gpu=False)
+
+    def num_accelerators(self, task_type=None, task_id=None, config_proto=None):
+        return {}
+
+
+def slurm_resolver(gpus_per_node: int, port_base: int = 8888) -> tf.distribute.cluster_resolver.ClusterResolver:
+    """The cluster of this SLURM job step: GPU workers, or CPU workers when there is no GPU."""
+    if gpus_per_node > 0:
+        return tf.distribute.cluster_resolver.SlurmClusterResolver(
+            port_base=port_base, gpus_per_node=gpus_per_node
+        )
+    return CpuSlurmClusterResolver(port_base=port_base)
+
+
 def _local_gpus(devices: int | None) -> list[str]:
     gpus = tf.config.list_logical_devices("GPU")
     if devices is not None:
@@ -62,9 +98,7 @@ def make_strategy(kind: str = "auto", devices: int | None = None, accelerator: s
         )
         if cluster == "slurm":
             gpus_per_node = 0 if accelerator == "cpu" else (devices or len(tf.config.list_physical_devices("GPU")))
-            resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
-                port_base=slurm_port_base, gpus_per_node=gpus_per_node or None
-            )
+            resolver = slurm_resolver(gpus_per_node, slurm_port_base)
         else:
             resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,

@@ -26,6 +26,7 @@ from stemdl.ornl.distributed import WorkerInfo
 from stemdl.ornl.tracing import FirstStep, trace_once
 
 SUM = tf.distribute.ReduceOp.SUM
+MEAN = tf.distribute.ReduceOp.MEAN
 
 
 @keras.saving.register_keras_serializable(package="stemdl")
@@ -106,6 +107,7 @@ class Trainer:
         self._train_step = self._eval_step = None  # traced once from the data's spec (tracing.py)
         self._first_step = FirstStep()
         self.startup: dict[str, float] = {}  # tracing and first-step seconds (results.json)
+        self._sync_step = tf.function(self._distributed_sync_statistics)
 
     # -- options per input pipeline ----------------------------------------------------
     def _opts(self, ctx: tf.distribute.InputContext, batch: int) -> pipeline.PipelineOptions:
@@ -211,8 +213,38 @@ class Trainer:
         counts, indices, labels, preds = self.strategy.run(self._replica_eval, args=batch)
         return self.strategy.reduce(SUM, counts, axis=None), indices, labels, preds
 
+    # -- BatchNorm statistics -------------------------------------------------------------
+    def _statistics(self) -> list:
+        """The non-trainable float variables: BatchNorm's moving means and variances."""
+        return [v for v in self.model.non_trainable_variables if v.dtype in ("float16", "bfloat16", "float32", "float64")]
+
+    def _distributed_sync_statistics(self):
+        def replica_fn():
+            stats = self._statistics()
+            local = [tf.identity(v.value) for v in stats]  # this replica's copies, as tensors
+            means = tf.distribute.get_replica_context().all_reduce(MEAN, local)
+            for var, mean in zip(stats, means, strict=True):
+                var.assign(mean)
+
+        self.strategy.run(replica_fn)
+
+    def sync_statistics(self) -> None:
+        """Every replica's BatchNorm moving statistics become their mean over all replicas.
+
+        Keras updates them per replica (aggregation NONE: only the local copy), so workers
+        that saw different shards hold different statistics, and a checkpoint keeps only the
+        chief's. Synchronised before each evaluation, every worker scores the very model the
+        checkpoint saves: a single-process `stemdl evaluate` then gives the same F1 (found by
+        `make slurm-smoke`). A no-op with one replica.
+        """
+        if self.strategy.num_replicas_in_sync > 1 and self._statistics():
+            self._sync_step()
+
     def evaluate(self, reader: SampleReader, keep_predictions: bool = False) -> EvalOutput:
-        """Logits averaged over the 3 patterns; confusion summed over all replicas/workers."""
+        """Logits averaged over the 3 patterns; confusion summed over all replicas/workers.
+
+        The replicas' BatchNorm statistics are synchronised first (`sync_statistics`)."""
+        self.sync_statistics()
         dist = self.strategy.distribute_datasets_from_function(
             lambda ctx: pipeline.eval_dataset(reader, self._opts(ctx, self.eval_batch))
         )

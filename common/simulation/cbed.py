@@ -23,6 +23,10 @@ PARAMETRIZATION = "lobato"  # abTEM's default atomic potential parametrization
 # abTEM zeroes |k| > 2/3 of the Nyquist frequency (anti-aliasing). The pattern's corners
 # lie at sqrt(2) K_MAX, so the grid must reach 1.5 * sqrt(2) * K_MAX: gpts >= 2.12 PX.
 OVERSAMPLE = 1.5 * math.sqrt(2.0)
+# abTEM's default FFTW_MEASURE picks FFT algorithms by timing them, so two processes may
+# round differently (about 1e-7): a 2-rank run's samples then differ from a 1-rank run's
+# (seen under SLURM, `make slurm-smoke`). FFTW_ESTIMATE plans from the sizes alone.
+FFTW_PLANNING = "FFTW_ESTIMATE"
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,17 @@ def oriented_box(atoms, axis: ZoneAxis, physics: Physics):
     return cut_cell(rotated, cell=box)
 
 
+def _abtem():
+    """abTEM, with FFT plans that do not depend on timing (same bytes in every process)."""
+    import abtem
+
+    abtem.config.set({"fftw.planning_effort": FFTW_PLANNING})
+    return abtem
+
+
 def build_potential(atoms, axis: ZoneAxis, physics: Physics, device: str = "cpu"):
     """The projected potential slices of one zone axis, built once for every energy."""
-    import abtem
+    abtem = _abtem()
 
     potential = abtem.Potential(
         oriented_box(atoms, axis, physics),
@@ -102,7 +114,7 @@ def pattern(potential, energy_ev: float, semi_angle: float, physics: Physics) ->
 
     Intensities are abTEM's: the incident probe carries total intensity 1.
     """
-    import abtem
+    abtem = _abtem()
 
     probe = abtem.Probe(
         semiangle_cutoff=semi_angle * 1e3, energy=energy_ev, device=potential.device

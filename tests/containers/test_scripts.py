@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS = ("build.sh", "smoke.sh", "install.sh")
+SCRIPTS = ("build.sh", "smoke.sh", "install.sh", "slurm-smoke.sh")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -32,9 +32,13 @@ def test_install_rejects_unknown_variant(containers_dir):
     assert proc.returncode == 2 and "variant must be gpu or cpu" in proc.stderr
 
 
-def test_smoke_skips_with_a_reason_without_root(containers_dir, tmp_path):
-    """Without root the smoke test changes nothing, says why, and exits 77 (skipped)."""
-    script = containers_dir / "smoke.sh"
+@pytest.mark.parametrize("name, target, env_dir", [
+    ("smoke.sh", "containers-smoke", "STEMDL_SMOKE_DIR"),
+    ("slurm-smoke.sh", "slurm-smoke", "STEMDL_SLURM_DIR"),
+])
+def test_smoke_skips_with_a_reason_without_root(containers_dir, tmp_path, name, target, env_dir):
+    """Without root a smoke test changes nothing, says why, and exits 77 (skipped)."""
+    script = containers_dir / name
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if not setpriv:
@@ -45,16 +49,18 @@ def test_smoke_skips_with_a_reason_without_root(containers_dir, tmp_path):
         public = Path(tempfile.mkdtemp(prefix="stemdl-smoke-test-"))
         public.chmod(0o755)
         (public / "containers").mkdir(mode=0o755)
-        script = Path(shutil.copy2(script, public / "containers" / "smoke.sh"))
+        for helper in {"smoke.sh", name}:  # slurm-smoke.sh sources smoke.sh
+            shutil.copy2(containers_dir / helper, public / "containers" / helper)
+        script = public / "containers" / name
         cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(script)]
     else:
         public, cmd = None, ["bash", str(script)]
-    env = {**os.environ, "STEMDL_SMOKE_DIR": str(tmp_path / "smoke")}
+    env = {**os.environ, env_dir: str(tmp_path / "smoke")}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env, cwd="/")
     finally:
         if public is not None:
             shutil.rmtree(public, ignore_errors=True)
     assert proc.returncode == 77, proc.stderr
-    assert "containers-smoke: SKIPPED: needs root" in proc.stderr
+    assert f"{target}: SKIPPED: needs root" in proc.stderr
     assert not (tmp_path / "smoke").exists()

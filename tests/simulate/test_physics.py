@@ -89,3 +89,14 @@ def test_cbed_along_cubic_fourfold_axis_is_fourfold(tiny_samples):
     assert _rot90_difference(stack[0]) < 1e-3
     assert list(attrs["z_dirs"][1]) == [0, 1, 1]
     assert _rot90_difference(stack[1]) > 1e-2
+
+
+def test_fft_plans_do_not_depend_on_timing():
+    """abTEM's FFTW_MEASURE times FFT algorithms: ranks in different processes then round
+    differently. Every simulation entry point sets FFTW_ESTIMATE (sizes only) first."""
+    abtem = pytest.importorskip("abtem")
+    from stemdl.common.simulation import cbed
+
+    abtem.config.set({"fftw.planning_effort": "FFTW_MEASURE"})
+    assert cbed._abtem() is abtem
+    assert abtem.config.get("fftw.planning_effort") == "FFTW_ESTIMATE" == cbed.FFTW_PLANNING
