@@ -163,18 +163,19 @@ def launch_rank() -> int:
 def run(cfg: OrnlConfig) -> RunResult:
     """Train (and validate every epoch) as `cfg` says; returns the run's result."""
     from stemdl.common.data.splits import open_run_splits
-    from stemdl.common.rundir import check_run_dir
+    from stemdl.common.rundir import check_run_dir, run_dir_lock
     from stemdl.ornl.checkpoint import has_checkpoint
 
     # everything that can fail on user input is checked before TensorFlow starts
     cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
     rank = launch_rank()
-    check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
-    readers = open_run_splits(cfg, note=rank == 0)
-    if rank == 0:
-        print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return _train(cfg, readers)
+    with run_dir_lock(cfg.run_dir, "stemdl train ornl", rank):  # rank 0, the whole run
+        check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
+        readers = open_run_splits(cfg, note=rank == 0)
+        if rank == 0:
+            print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return _train(cfg, readers)
 
 
 @dataclass
@@ -195,14 +196,19 @@ class Setup:
 
 
 def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
-    """setup, then the epoch loop, then finish (test, inference, results)."""
+    """setup, then the epoch loop, then finish (test, inference, results); an error or
+    signal after run_start ends the log and results.json both as aborted."""
     run = setup(cfg, readers)
-    loop(run)
-    return finish(run)
+    with run.recorder.recording():
+        loop(run)
+        return finish(run)
 
 
 def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     """Strategy, precision, seeds, model and optimizer, checkpoint, recorder (init phase)."""
+    from stemdl.ornl.quiet import import_tensorflow
+
+    import_tensorflow()  # first: without its start-up banner
     import keras
     import tensorflow as tf
 
