@@ -63,9 +63,13 @@ class RunRecorder:
         barrier: Callable[[], None] = lambda: None,
         sync: Callable[[], None] | None = None,
         resume: bool = False,
+        resume_epoch: int | None = None,
         log_name: str = MLPERF_LOG_FILE,
         echo: Callable[[str], None] | None = None,
     ) -> None:
+        """`resume_epoch`: the last epoch the checkpoint being resumed holds; epochs recorded
+        after it (a run stopped between an evaluation and its checkpoint) are dropped from
+        results.json and the log, since the resumed run trains them again."""
         self.run_dir = Path(run_dir)
         self.log_name = log_name
         self._echo = echo if echo is not None else _to_stderr
@@ -77,6 +81,8 @@ class RunRecorder:
         self.eval_rate = Throughput()
         self.logger = MLPerfLogger(rank=rank, barrier=barrier)
         self.result = self._initial_result(implementation, division, target_f1)
+        if resume and resume_epoch is not None:
+            self._rewind(resume_epoch)
         self.ttt = TimeToTarget(target_f1, run_start=time.time())
         self._last_loss: float | None = None
         self._last_epoch_time: float | None = None
@@ -96,6 +102,17 @@ class RunRecorder:
         result.target_f1 = target_f1
         result.mlperf_log = self.log_name
         return result
+
+    def _rewind(self, epoch: int) -> None:
+        kept = [e for e in self.result.epochs if e.epoch <= epoch]
+        if len(kept) == len(self.result.epochs):
+            return
+        self.result.epochs = []
+        for record in kept:
+            self.result.add_epoch(record)
+        target = self.result.target_f1
+        if target is not None and not any((e.val_macro_f1 or 0.0) >= target for e in kept):
+            self.result.reached_target, self.result.time_to_target_s = False, None
 
     @property
     def is_writer(self) -> bool:

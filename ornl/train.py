@@ -214,7 +214,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
 
     from stemdl.common.runrecorder import RunRecorder
     from stemdl.ornl import data as pipeline
-    from stemdl.ornl.checkpoint import Checkpointer
+    from stemdl.ornl.checkpoint import Checkpointer, checkpointed_epoch
     from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet
@@ -244,6 +244,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         cfg.run_dir, "ornl", division=cfg.division, target_f1=cfg.target_f1,
         stop_at_target=cfg.mode == "target", rank=lambda: info.task_id,
         barrier=lambda: barrier(strategy), resume=cfg.resume,
+        resume_epoch=checkpointed_epoch(cfg.run_dir) if cfg.resume else None,
     )
     recorder.init_start(org=cfg.organisation, division=cfg.division, status=cfg.status,
                         platform=cfg.platform or host_info()["hostname"])

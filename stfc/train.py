@@ -67,6 +67,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
+def checkpoint_epochs(ckpt: Path) -> int:
+    """The epochs a Lightning checkpoint of this run holds (it is saved at an epoch's end;
+    Lightning's `epoch` is 0-based)."""
+    epoch = load_checkpoint(ckpt).get("epoch")
+    if not isinstance(epoch, int):
+        raise StemdlError(f"{ckpt}: not a Lightning checkpoint of `stemdl train stfc` (no epoch)")
+    return epoch + 1
+
+
 def check_resume_matches(ckpt: Path, config: StfcConfig) -> None:
     """A checkpoint written with other settings never resumes silently."""
     data = load_checkpoint(ckpt)
@@ -279,6 +288,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         run_dir, "stfc", division=config.division, target_f1=config.target_f1,
         stop_at_target=config.mode == "target", rank=rank, barrier=barrier, sync=sync,
         resume=resume, log_name=config.mlperf_log,
+        resume_epoch=checkpoint_epochs(ckpt) if ckpt is not None else None,
     )
     recorder.init_start(org=config.organisation, division=config.division, status=config.status,
                         platform=config.platform or _platform.node())

@@ -15,9 +15,9 @@ from stemdl.common.runrecorder import RunRecorder, TrainingDiverged
 from stemdl.common.signals import Terminated
 
 
-def _recorder(run_dir: Path, resume: bool = False) -> RunRecorder:
+def _recorder(run_dir: Path, resume: bool = False, resume_epoch: int | None = None) -> RunRecorder:
     rec = RunRecorder(run_dir, "stfc", division="open", target_f1=0.9, stop_at_target=False,
-                      resume=resume, echo=lambda line: None)
+                      resume=resume, resume_epoch=resume_epoch, echo=lambda line: None)
     rec.init_start("org", "open", "onprem", "test")
     rec.init_stop()
     return rec
@@ -111,3 +111,24 @@ def test_a_resumed_run_drops_the_earlier_stop(tmp_path) -> None:
     keys = [e["key"] for e in _events(tmp_path)]
     assert keys.count("run_start") == 1 and keys.count("run_stop") == 1 and keys[-1] == "run_stop"
     assert [e.epoch for e in RunResult.read(tmp_path).epochs] == [1, 2]
+
+
+def test_stopped_between_evaluation_and_checkpoint_resumes_without_a_repeated_epoch(tmp_path):
+    """Ctrl-C after epoch 2's evaluation was logged but before its checkpoint was saved:
+    the resumed run trains epoch 2 again, so the log and results.json drop the first try."""
+    rec = _recorder(tmp_path)
+    with pytest.raises(KeyboardInterrupt), rec.recording():
+        rec.run_start()
+        _epoch(rec, 1, loss=2.0)
+        _epoch(rec, 2, loss=1.0)
+        raise KeyboardInterrupt  # before the checkpoint of epoch 2
+    rec = _recorder(tmp_path, resume=True, resume_epoch=1)  # the checkpoint holds epoch 1
+    with rec.recording():
+        rec.run_start()
+        _epoch(rec, 2, loss=0.5)
+        rec.run_stop()
+        result = rec.finish()
+    starts = [e["metadata"]["epoch_num"] for e in _events(tmp_path) if e["key"] == "epoch_start"]
+    assert starts == [1, 2]
+    assert [(e.epoch, e.train_loss) for e in result.epochs] == [(1, 2.0), (2, 0.5)]
+    assert _run_stops(tmp_path) == [result.status]
