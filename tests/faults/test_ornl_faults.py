@@ -15,7 +15,17 @@ import pytest
 from stemdl.cli import main
 from stemdl.common.results import RunResult
 from tests.faults.procs import env, run_stemdl, run_stops, stemdl, wait_for
-from tests.ornl.conftest import TINY
+from tests.ornl.conftest import TINY, write_npz_split
+from tests.ornl.memreader import MemoryReader
+
+
+@pytest.fixture(scope="module")
+def ornl_data(tmp_path_factory) -> Path:
+    """training/ (48) and validation/ (24) only: 3 separable classes, 32 px."""
+    root = tmp_path_factory.mktemp("ornl-two-splits")
+    write_npz_split(root / "training", MemoryReader(48, seed=0))
+    write_npz_split(root / "validation", MemoryReader(24, seed=1, split="val"))
+    return root
 
 
 def test_banner_lines_are_dropped_and_other_lines_kept(tmp_path):
@@ -52,9 +62,9 @@ def test_real_tensorflow_import_prints_no_banner():
 
 @needs_tf
 @pytest.mark.slow
-def test_second_copy_is_refused_and_sigterm_ends_the_run_as_aborted(tiny_data, tmp_path):
+def test_second_copy_is_refused_and_sigterm_ends_the_run_as_aborted(ornl_data, tmp_path):
     run_dir = tmp_path / "run"
-    args = ["train", "ornl", "--data-dir", str(tiny_data), "--run-dir", str(run_dir), *TINY,
+    args = ["train", "ornl", "--data-dir", str(ornl_data), "--run-dir", str(run_dir), *TINY,
             "epochs=3"]
     first = stemdl(args)
     wait_for(lambda: (run_dir / ".stemdl-lock").exists(), first, 300, "the run folder's lock")
@@ -80,13 +90,13 @@ def test_second_copy_is_refused_and_sigterm_ends_the_run_as_aborted(tiny_data, t
 
 @needs_tf
 @pytest.mark.slow
-def test_nan_loss_stops_the_run_as_aborted(tiny_data, tmp_path, capsys, monkeypatch):
+def test_nan_loss_stops_the_run_as_aborted(ornl_data, tmp_path, capsys, monkeypatch):
     from stemdl.ornl import loop
 
     monkeypatch.setattr(loop.Trainer, "train_epoch",
                         lambda self, reader, epoch, on_step=None: (float("nan"), 48))
     run_dir = tmp_path / "run"
-    code = main(["train", "ornl", "--data-dir", str(tiny_data), "--run-dir", str(run_dir),
+    code = main(["train", "ornl", "--data-dir", str(ornl_data), "--run-dir", str(run_dir),
                  *TINY, "epochs=2"])
     err = capsys.readouterr().err
     assert code == 1, err
