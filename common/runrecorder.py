@@ -263,7 +263,8 @@ class RunRecorder:
             self.logger.run_stop(False)
             self._stopped = True
         self._refresh_rates()
-        self._write()
+        with contextlib.suppress(OSError):  # the error that stopped the run is the one to report
+            self._write()
         self.logger.close()
 
     def finish(self, **fields: Any) -> RunResult:
