@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from stemdl.common.bounds import check_workers
 from stemdl.common.config import build, parse_overrides, read_yaml
 from stemdl.common.errors import StemdlError, check_choice, closest
+from stemdl.common.numbers import check_numbers
 from stemdl.common.rundir import default_run_dir
 from stemdl.common.workload import TARGET_F1
 
@@ -83,10 +84,7 @@ class BaseRunConfig:
         check_workers("config key 'num_workers'", self.num_workers)
         if self.num_threads is not None and self.num_threads < 1:
             raise StemdlError(f"config key 'num_threads': must be >= 1, got {self.num_threads}")
-        if not 0.0 < self.target_f1 <= 1.0:
-            raise StemdlError(f"config key 'target_f1': must be in (0, 1], got {self.target_f1}")
-        if self.learning_rate <= 0:
-            raise StemdlError(f"config key 'learning_rate': must be > 0, got {self.learning_rate}")
+        check_numbers(self)  # every number finite; learning_rate, weight_decay, ... in range
 
     def settle_devices(self) -> None:
         """devices 0 means: train on the CPU (one process); the run logs 0 accelerators."""
@@ -182,9 +180,9 @@ def run_config_from_values(
         value = getattr(config, key)
         if value:
             setattr(config, key, str(Path(value).expanduser()))
+    config.validate()  # before the division note: a bad value is the only line shown
     if recipe is not None:
         settle_division(config, recipe, explicit="division" in values)
-    config.validate()
     config.settle_devices()
     return config
 

@@ -6,16 +6,21 @@
 - A run folder holding an earlier run (results.json, the MLPerf log or a checkpoint) is
   refused without --resume; --resume with no checkpoint to continue is refused too.
   Nothing is ever overwritten silently, and nothing resumes silently.
+- Rank 0 holds the run folder's lock (common/lock.py) for the whole run, so two copies of
+  one run (a second terminal, a requeue racing the old job) never write one folder; the
+  other ranks of the launch (Lightning's re-executed children, SLURM's other tasks) share it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from stemdl.common.errors import StemdlError
+from stemdl.common.lock import FolderLock, locked_folder
 
 RUN_DIR_ENV = "STEMDL_RUN_DIR"  # shared by the ranks a launcher re-executes
 RUNS = "runs"
@@ -55,3 +60,33 @@ def check_run_dir(run_dir: str | Path, resume: bool, checkpoint: bool,
             f"{run_dir}: holds an earlier run ({', '.join(found)}); use --resume to continue "
             "it, or another run folder"
         )
+
+
+def check_is_folder(path: str | Path, what: str = "run folder") -> Path:
+    """A one-line error (exit 2) when `path` exists and is not a folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise StemdlError(f"{path}: exists and is not a folder (the {what} must be a folder)")
+    return path
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: str | Path, command: str, rank: int) -> Iterator[FolderLock | None]:
+    """`with run_dir_lock(run_dir, "stemdl train stfc", rank):` the whole run.
+
+    Rank 0 takes the folder's lock (FolderLocked, one line naming the holder, if another
+    live process has it); the other ranks of the launch take nothing. A folder this call
+    created and nothing was written to is removed again (a run refused at its checks).
+    """
+    run_dir = check_is_folder(run_dir)
+    if rank != 0:
+        yield None
+        return
+    existed = run_dir.exists()
+    try:
+        with locked_folder(run_dir, command) as lock:
+            yield lock
+    finally:
+        if not existed:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if empty

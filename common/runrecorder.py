@@ -4,23 +4,48 @@ The training loop (a Lightning callback, or the ORNL custom loop) calls one
 `RunRecorder` at fixed points; it writes the MLPerf events in the order the STEMDL
 compliance rules expect (rank 0 only), keeps time to target, and rewrites
 `results.json` after every evaluation so a killed run leaves its history behind.
+
+Both training loops run inside `recorder.recording()`: whatever ends a run early (an
+error, a NaN loss, SIGTERM, Ctrl-C) ends the MLPerf log and results.json the same way,
+`run_stop` with status aborted and results.json status "aborted" with a `stop_reason`,
+so the two never disagree about how a run ended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from stemdl.common.atomic import write_text_atomic
+from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.mllog import Keys, MLPerfLogger
 from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, EpochRecord, RunResult
+from stemdl.common.signals import Terminated
 from stemdl.common.timing import PhaseTimer, Throughput, TimeToTarget
+
+
+class TrainingDiverged(StemdlError):
+    """The training loss became NaN or infinite: the run stops as aborted (exit 1)."""
+
+    exit_code = 1
+
+
+def stop_reason(err: BaseException) -> str:
+    """One line saying why a run ended early, for results.json's `stop_reason`."""
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    if isinstance(err, Terminated | StemdlError):
+        return str(err)
+    text = (str(err).strip().splitlines() or [""])[0][:200]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 class RunRecorder:
@@ -38,9 +63,13 @@ class RunRecorder:
         barrier: Callable[[], None] = lambda: None,
         sync: Callable[[], None] | None = None,
         resume: bool = False,
+        resume_epoch: int | None = None,
         log_name: str = MLPERF_LOG_FILE,
         echo: Callable[[str], None] | None = None,
     ) -> None:
+        """`resume_epoch`: the last epoch the checkpoint being resumed holds; epochs recorded
+        after it (a run stopped between an evaluation and its checkpoint) are dropped from
+        results.json and the log, since the resumed run trains them again."""
         self.run_dir = Path(run_dir)
         self.log_name = log_name
         self._echo = echo if echo is not None else _to_stderr
@@ -52,12 +81,17 @@ class RunRecorder:
         self.eval_rate = Throughput()
         self.logger = MLPerfLogger(rank=rank, barrier=barrier)
         self.result = self._initial_result(implementation, division, target_f1)
+        if resume and resume_epoch is not None:
+            self._rewind(resume_epoch)
         self.ttt = TimeToTarget(target_f1, run_start=time.time())
         self._last_loss: float | None = None
         self._last_epoch_time: float | None = None
         self._last_train_rate: float | None = None
         # continuing: a resumed run whose earlier part already wrote its header and run_start
         self.continuing = resume and self.result.run_start_unix is not None
+        self.result.stop_reason = None  # a resumed run is not the earlier, stopped part
+        self._started = False  # run_start reached (logged now, or by the resumed part)
+        self._stopped = False  # run_stop logged
 
     # -- set-up ----------------------------------------------------------------------
     def _initial_result(self, implementation: str, division: str, target_f1: float) -> RunResult:
@@ -68,6 +102,17 @@ class RunRecorder:
         result.target_f1 = target_f1
         result.mlperf_log = self.log_name
         return result
+
+    def _rewind(self, epoch: int) -> None:
+        kept = [e for e in self.result.epochs if e.epoch <= epoch]
+        if len(kept) == len(self.result.epochs):
+            return
+        self.result.epochs = []
+        for record in kept:
+            self.result.add_epoch(record)
+        target = self.result.target_f1
+        if target is not None and not any((e.val_macro_f1 or 0.0) >= target for e in kept):
+            self.result.reached_target, self.result.time_to_target_s = False, None
 
     @property
     def is_writer(self) -> bool:
@@ -113,6 +158,7 @@ class RunRecorder:
         """All ranks meet, then the clock of time-to-train starts."""
         self.logger.barrier()
         self.timer.start("run")
+        self._started = True
         if self.continuing:
             # keep the original start: time to target includes the interruption
             self.ttt.run_start = self.result.run_start_unix
@@ -128,6 +174,10 @@ class RunRecorder:
     def epoch_stop(self, epoch: int, samples: int, train_loss: float | None = None) -> None:
         """`samples`: training samples processed in this epoch by all ranks together."""
         seconds = self.timer.stop("epoch")
+        if train_loss is not None and not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"training loss is {float(train_loss)} in epoch {epoch}: the run is stopped as "
+                "aborted (lower learning_rate, or check the data)")
         self.train_rate.add(samples, seconds)
         self._last_loss = None if train_loss is None else float(train_loss)
         self._last_epoch_time = seconds
@@ -185,7 +235,37 @@ class RunRecorder:
             self.result.run_time_s = self.timer.stop("run")
         self.result.status = Keys.SUCCESS if self.result.reached_target else Keys.ABORTED
         self.logger.run_stop(self.result.reached_target)
+        self._stopped = True
         return self.result.status
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[RunRecorder]:
+        """`with recorder.recording():` the loop and the finish; an exception or a signal
+        raised inside ends the run as aborted (see `abort`) and goes on."""
+        try:
+            yield self
+        except BaseException as err:
+            self.abort(stop_reason(err))
+            raise
+
+    def abort(self, reason: str) -> None:
+        """End the run early: run_stop (status aborted) in the log, unless it was already
+        written, and results.json with the same status and `stop_reason`. Before run_start
+        nothing is written: the log has no run_stop and results.json keeps what it said."""
+        self.result.stop_reason = reason
+        if not self._started:
+            self.logger.close()
+            return
+        if self.timer.is_running("run"):
+            self.result.run_time_s = self.timer.stop("run")
+        if not self._stopped:
+            self.result.status = Keys.ABORTED
+            self.logger.run_stop(False)
+            self._stopped = True
+        self._refresh_rates()
+        with contextlib.suppress(OSError):  # the error that stopped the run is the one to report
+            self._write()
+        self.logger.close()
 
     def finish(self, **fields: Any) -> RunResult:
         """Fill in the remaining fields (test metrics, inference, model, versions), write

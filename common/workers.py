@@ -8,8 +8,11 @@ running (each can hold hundreds of MB) after the command has ended.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -41,3 +44,17 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int) -> Ite
         raise
     finally:
         pool.join()
+
+
+def stop_child(proc: subprocess.Popen, grace_s: float = 30.0) -> int:
+    """Stop a child command the way a batch system would: SIGTERM, so it stops its own
+    workers and records how it ended, then SIGKILL if it is still there after `grace_s`.
+    Returns its exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()

@@ -8,6 +8,7 @@ chief's copy is kept, the others write to a scratch folder that is removed.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,17 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
 def has_checkpoint(run_dir: str | Path) -> bool:
     """True when `run_dir/checkpoints` holds a CheckpointManager index (no TF import)."""
     return (checkpoint_dir(run_dir) / "checkpoint").is_file()
+
+
+def checkpointed_epoch(run_dir: str | Path) -> int | None:
+    """The epoch of the latest checkpoint, from the `checkpoint` index file (no TF import;
+    checkpoints are numbered by epoch); None if there is none or it cannot be read."""
+    try:
+        text = (checkpoint_dir(run_dir) / "checkpoint").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = re.search(r'^model_checkpoint_path:\s*"[^"]*?ckpt-(\d+)"', text, flags=re.MULTILINE)
+    return int(match.group(1)) if match else None
 
 
 class Checkpointer:
@@ -45,20 +57,29 @@ class Checkpointer:
         }
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
                                               seeds=seeds)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory),
-                                                  max_to_keep=keep)
+        try:
+            self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory),
+                                                      max_to_keep=keep)
+        except ValueError:  # it reads the `checkpoint` index file, which is empty
+            raise StemdlError(f"--resume: no readable checkpoint in {self.main_dir} (its "
+                              "`checkpoint` index file is missing, empty or damaged)") from None
 
     def latest(self) -> str | None:
         return self._tf.train.latest_checkpoint(str(self.main_dir))
 
     def restore(self) -> int:
         """Restore the latest checkpoint of the run; returns the last finished epoch."""
-        path = self.latest()
+        try:
+            path = self.latest()
+        except ValueError:  # an empty `checkpoint` index file
+            path = None
         if path is None:
-            raise StemdlError(f"--resume: no checkpoint to resume in {self.main_dir}")
+            raise StemdlError(f"--resume: no readable checkpoint in {self.main_dir} (its "
+                              "`checkpoint` index file is missing, empty or damaged)")
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (self._tf.errors.OpError, ValueError, AssertionError) as err:
+        except (self._tf.errors.OpError, ValueError, AssertionError, IndexError) as err:
+            # IndexError: a truncated data file ("Read less bytes than requested")
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise StemdlError(f"{path}: corrupt or incompatible checkpoint ({first[:200]})") from None
         return int(self.epoch.numpy())

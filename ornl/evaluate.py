@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
-    import tensorflow as tf
+    from stemdl.ornl.quiet import import_tensorflow
+
+    tf = import_tensorflow()  # without its start-up banner
 
     from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import checkpoint_dir

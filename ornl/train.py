@@ -207,11 +207,15 @@ def dry_run(cfg: OrnlConfig) -> int:
 def run(cfg: OrnlConfig) -> RunResult:
     """Train (and validate every epoch) as `cfg` says; returns the run's result."""
     # everything that can fail on user input is checked before TensorFlow starts
-    readers, rank = check_inputs(cfg)
-    if rank == 0:
-        print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return _train(cfg, readers)
+    from stemdl.common.rundir import run_dir_lock
+
+    cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
+    with run_dir_lock(cfg.run_dir, "stemdl train ornl", launch_rank()):  # rank 0, whole run
+        readers, rank = check_inputs(cfg)
+        if rank == 0:
+            print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return _train(cfg, readers)
 
 
 @dataclass
@@ -233,20 +237,25 @@ class Setup:
 
 
 def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
-    """setup, then the epoch loop, then finish (test, inference, results)."""
+    """setup, then the epoch loop, then finish (test, inference, results); an error or
+    signal after run_start ends the log and results.json both as aborted."""
     run = setup(cfg, readers)
-    loop(run)
-    return finish(run)
+    with run.recorder.recording():
+        loop(run)
+        return finish(run)
 
 
 def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     """Strategy, precision, seeds, model and optimizer, checkpoint, recorder (init phase)."""
+    from stemdl.ornl.quiet import import_tensorflow
+
+    import_tensorflow()  # first: without its start-up banner
     import keras
     import tensorflow as tf
 
     from stemdl.common.runrecorder import RunRecorder
     from stemdl.ornl import data as pipeline
-    from stemdl.ornl.checkpoint import Checkpointer
+    from stemdl.ornl.checkpoint import Checkpointer, checkpointed_epoch
     from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet
@@ -278,6 +287,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         cfg.run_dir, "ornl", division=cfg.division, target_f1=cfg.target_f1,
         stop_at_target=cfg.mode == "target", rank=lambda: info.task_id,
         barrier=lambda: barrier(strategy), resume=cfg.resume,
+        resume_epoch=checkpointed_epoch(cfg.run_dir) if cfg.resume else None,
     )
     recorder.init_start(org=cfg.organisation, division=cfg.division, status=cfg.status,
                         platform=cfg.platform or host_info()["hostname"])

@@ -33,6 +33,7 @@ import yaml
 from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
+from stemdl.common.workers import stop_child
 from stemdl.common.workload import INPUT_IMAGE_SIZE, RECIPES
 
 IMPLEMENTATIONS = ("stfc", "ornl")
@@ -222,9 +223,8 @@ class Demo:
                     if self.stream_children:
                         self.echo(f"  | {line.rstrip()}")
                 code = proc.wait()
-            except BaseException:
-                proc.kill()
-                proc.wait()
+            except BaseException:  # Ctrl-C, SIGTERM: the stage stops its workers too
+                stop_child(proc)
                 raise
         if code != 0:
             tail = log_path.read_text(errors="replace").splitlines()[-15:]

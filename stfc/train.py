@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import platform as _platform
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from stemdl.common.entry import ArgumentParser, module_main, run_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
-from stemdl.common.rundir import check_run_dir
+from stemdl.common.rundir import check_run_dir, run_dir_lock
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.common.threads import local_processes, resolve_threads
 from stemdl.common.timing import LatencyMeter
@@ -67,6 +68,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
+def checkpoint_epochs(ckpt: Path) -> int:
+    """The epochs a Lightning checkpoint of this run holds (it is saved at an epoch's end;
+    Lightning's `epoch` is 0-based)."""
+    epoch = load_checkpoint(ckpt).get("epoch")
+    if not isinstance(epoch, int):
+        raise StemdlError(f"{ckpt}: not a Lightning checkpoint of `stemdl train stfc` (no epoch)")
+    return epoch + 1
+
+
 def check_resume_matches(ckpt: Path, config: StfcConfig) -> None:
     """A checkpoint written with other settings never resumes silently."""
     data = load_checkpoint(ckpt)
@@ -103,6 +113,12 @@ def _tensorboard_without_tensorflow() -> None:
 
 
 def _quiet_lightning() -> None:
+    """Lightning's start-up lines a user cannot act on (GPU/TPU available, the litlogger and
+    litmodels advertisements) are INFO: keep WARNING and above. Lightning sets its loggers
+    to INFO when first imported, so import it before setting the level."""
+    import lightning_fabric  # noqa: F401
+    import pytorch_lightning  # noqa: F401
+
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -277,6 +293,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         run_dir, "stfc", division=config.division, target_f1=config.target_f1,
         stop_at_target=config.mode == "target", rank=rank, barrier=barrier, sync=sync,
         resume=resume, log_name=config.mlperf_log,
+        resume_epoch=checkpoint_epochs(ckpt) if ckpt is not None else None,
     )
     recorder.init_start(org=config.organisation, division=config.division, status=config.status,
                         platform=config.platform or _platform.node())
@@ -339,8 +356,13 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
 
 def loop(run: Setup) -> None:
     """Train, validating every epoch (the recorder callback logs and stops at target)."""
-    run.trainer.fit(run.module, datamodule=run.datamodule,
-                    ckpt_path=str(run.ckpt) if run.ckpt else None)
+    try:
+        run.trainer.fit(run.module, datamodule=run.datamodule,
+                        ckpt_path=str(run.ckpt) if run.ckpt else None)
+    except SystemExit:
+        if run.trainer.interrupted:  # Lightning turns Ctrl-C into exit 1: keep it Ctrl-C (130)
+            raise KeyboardInterrupt from None
+        raise
 
 
 def finish(run: Setup) -> TrainOutcome:
@@ -359,11 +381,16 @@ def finish(run: Setup) -> TrainOutcome:
     is_rank0 = trainer.global_rank == 0
     inference: dict[str, Any] = {}
     model_size = None
-    if is_rank0:
+    timed = "inference" if "inference" in readers else "test" if "test" in readers else None
+    if is_rank0 and timed is not None:  # as upstream: the inference split, else the test split
         meter = time_inference(module, run.datamodule.inference_dataloader(), module.device,
                                config.precision, config.max_inference_batches)
         inference = dict(meter.summary())
-        inference["split"] = "inference" if "inference" in readers else "test" if "test" in readers else "val"
+        inference["split"] = timed
+    elif is_rank0:
+        print("stemdl: note: no inference or test data; inference timing is skipped",
+              file=sys.stderr, flush=True)
+    if is_rank0:
         model_size = save_model_file(module, run.run_dir / config.model_file)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
@@ -384,10 +411,19 @@ def finish(run: Setup) -> TrainOutcome:
 
 
 def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
-    """Run the STFC benchmark as configured: setup, loop, finish (complete on rank 0)."""
-    run = setup(config, resume or config.resume)
-    loop(run)
-    return finish(run)
+    """Run the STFC benchmark as configured: setup, loop, finish (complete on rank 0).
+
+    Rank 0 holds the run folder's lock throughout; an error or signal after run_start ends
+    the MLPerf log and results.json both as aborted (`RunRecorder.recording`)."""
+    from stemdl.stfc.distributed import env_rank, resolve_layout
+
+    layout = resolve_layout(config.accelerator, config.devices, config.nodes)
+    with run_dir_lock(config.resolved_run_dir("stfc"), "stemdl train stfc",
+                      env_rank(layout.devices)):
+        run = setup(config, resume or config.resume)
+        with run.recorder.recording():
+            loop(run)
+            return finish(run)
 
 
 def config_to_dict(config: StfcConfig) -> dict[str, Any]:

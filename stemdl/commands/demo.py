@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from stemdl.common.lock import locked_folder
+    from stemdl.common.rundir import check_is_folder
     from stemdl.demo import IMPLEMENTATIONS, Demo, summary_lines
 
     def echo(line: str) -> None:
@@ -36,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     demo = Demo(args.out, size=args.preset, implementations=args.impls or IMPLEMENTATIONS,
                 echo=echo, stream_children=not args.quiet)
-    report = demo.run()
+    check_is_folder(args.out, "--out")
+    with locked_folder(args.out, "stemdl demo"):  # two demos never share one OUT
+        report = demo.run()
     for line in summary_lines(report):
         echo(line)
     if not report.passed:
