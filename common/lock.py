@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from stemdl.common.errors import StemdlError
+from stemdl.common.signals import signals_deferred
 
 LOCK_PREFIX = ".stemdl-lock"
 # A lock file being written by its creator may be empty for an instant: wait this long.
@@ -137,6 +138,10 @@ class FolderLock:
 
     def acquire(self) -> FolderLock:
         """Take the lock; FolderLocked (one line, exit 2) if a live writer holds it."""
+        with signals_deferred():  # never a lock file without a holder that will release it
+            return self._acquire()
+
+    def _acquire(self) -> FolderLock:
         if self.folder.exists() and not self.folder.is_dir():
             raise StemdlError(f"{self.folder}: exists and is not a folder")
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -195,6 +200,11 @@ class FolderLock:
         """Remove the lock if it is still ours (idempotent)."""
         if self.holder is None:
             return
+        with signals_deferred():  # a second signal mid-release must not leave the file behind
+            self._release()
+
+    def _release(self) -> None:
+        assert self.holder is not None
         current = _read(self.path)
         if current is not None and current.token == self.holder.token:
             with contextlib.suppress(FileNotFoundError):

@@ -51,3 +51,18 @@ def ignore_interrupts() -> None:
     tracebacks of their own)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def signals_deferred(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold `signals` back during a short critical step (taking or releasing a lock), so a
+    second Ctrl-C or a batch system's SIGTERM arriving mid-step cannot leave it half done;
+    they are delivered as soon as the step ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
