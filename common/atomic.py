@@ -1,7 +1,9 @@
 """Atomic file writes: a temporary name in the same folder, then a rename.
 
 A run killed mid-write leaves either the previous file or none, never a truncated file
-that looks complete; a failed write removes its temporary file.
+that looks complete; a failed write removes its temporary file. The data is flushed to
+disk (fsync) before the rename, and the rename itself after it, so a node that crashes
+right after a write cannot leave a complete-looking name over empty blocks.
 """
 
 from __future__ import annotations
@@ -23,11 +25,26 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     tmp = temp_path(path)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent, folder=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _fsync(path: Path, folder: bool = False) -> None:
+    """Flush a file's data (or a folder's entries) to disk; a file's failure is an error."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
+        # some file systems refuse fsync on folders; the file's data was flushed already
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
