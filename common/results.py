@@ -69,6 +69,7 @@ class RunResult:
     test_top1: float | None = None
     inference: dict[str, Any] = field(default_factory=dict)  # LatencyMeter.summary()
     model_name: str | None = None
+    input_norm: dict[str, Any] | None = None  # InputNorm.as_dict(): what the network was fed
     parameters: int | None = None
     model_size_bytes: int | None = None
     mlperf_log: str = MLPERF_LOG_FILE  # relative to the run folder

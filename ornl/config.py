@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from stemdl.common.errors import StemdlError
 from stemdl.common.runconfig import BaseRunConfig
+from stemdl.common.training import check_options
 from stemdl.common.workload import ORNL
 
 PRECISIONS = {
@@ -42,6 +43,9 @@ class OrnlConfig(BaseRunConfig):
     dropout: float = ORNL.dropout
     random_erasing_p: float = ORNL.random_erasing_p
     mixup_alpha: float = ORNL.mixup_alpha
+    input_norm: str = ORNL.input_norm  # standardize, unit or none (common/data/normalize.py)
+    lr_schedule: str = ORNL.lr_schedule  # after warm-up: constant or cosine (common/training.py)
+    label_smoothing: float = ORNL.label_smoothing
     eval_batch_size: int | None = None  # per replica; None = batch_size
     strategy: str = "auto"  # auto, default, mirrored, multi_worker
     xla: bool = False  # jit-compile the per-replica steps
@@ -55,6 +59,7 @@ class OrnlConfig(BaseRunConfig):
 
     def validate(self) -> None:
         super().validate()
+        check_options(self)
         if self.precision not in PRECISIONS:
             raise StemdlError(
                 f"config key 'precision': '{self.precision}' is not one of {', '.join(PRECISIONS)}"

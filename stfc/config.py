@@ -21,6 +21,7 @@ from stemdl.common.config import to_dict
 from stemdl.common.errors import StemdlError
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.runconfig import BaseRunConfig, load_run_config
+from stemdl.common.training import LOSSES, check_options
 from stemdl.common.workload import STFC
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -39,6 +40,7 @@ UPSTREAM_ALIASES = {
 RESUME_FINGERPRINT_FIELDS = (
     "resnet", "batch_size", "learning_rate", "weight_decay", "optimizer", "momentum", "seed",
     "precision", "train_fraction", "train_samples", "nodes", "devices",
+    "loss", "input_norm", "lr_schedule", "label_smoothing",
 )
 
 RUN_DIR_ENV = "STEMDL_STFC_RUN_DIR"  # shared by the DDP ranks a launcher re-executes
@@ -54,6 +56,10 @@ class StfcConfig(BaseRunConfig):
     weight_decay: float = STFC.weight_decay
     optimizer: str = STFC.optimizer
     momentum: float = 0.9  # sgd only
+    loss: str = STFC.loss  # cross_entropy, or mse on one-hot targets (upstream's; open)
+    input_norm: str = STFC.input_norm  # standardize, unit or none (common/data/normalize.py)
+    lr_schedule: str = STFC.lr_schedule  # constant or cosine (common/training.py)
+    label_smoothing: float = STFC.label_smoothing
     eval_batch_size: int | None = None  # None = batch_size
     train_fraction: float = 1.0  # upstream train_split: share of training *materials* used
     train_samples: int | None = None  # use exactly this many training samples (error if fewer)
@@ -73,6 +79,7 @@ class StfcConfig(BaseRunConfig):
     def validate(self) -> None:
         super().validate()
         resnet_spec(self.resnet)  # one-line error for an unknown depth
+        check_options(self, LOSSES)
         if self.optimizer not in OPTIMIZERS:
             raise StemdlError(
                 f"config key 'optimizer': '{self.optimizer}' is not one of {', '.join(OPTIMIZERS)}"
