@@ -94,14 +94,20 @@ def steps_per_epoch(n: int, opts: PipelineOptions) -> int:
 def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf.data.Dataset:
     """Batches of (images (b, H, W, 1), labels (b,)) for one epoch of one pipeline."""
     indices = train_indices(len(reader), epoch, opts)
-    load = _reader_map(reader, _input_shape(reader), opts.norm)
+    shape = _input_shape(reader)
+    load = _reader_map(reader, shape, opts.norm)
     seed, p = opts.seed, opts.random_erasing_p
+    # an erased rectangle holds no intensity (0 before normalization, as upstream erased
+    # the 0..255 input): per pattern position, the normalized value of 0
+    norm = opts.norm or fixed_norm("unit", shape[0])
+    zero = tf.constant(norm.apply(np.zeros((shape[0], 1, 1), np.float32)).ravel())
 
     def augment_fn(index, stack, label):
         s = augment.sample_seed(seed, epoch, index)
         s1, s2 = tf.unstack(tf.random.experimental.stateless_split(s, num=2))
-        image = augment.choose_pattern(stack, s1)
-        image = augment.random_erasing(image, s2, p)
+        k = augment.pattern_index(stack, s1)
+        image = tf.expand_dims(tf.gather(stack, k), -1)
+        image = augment.random_erasing(image, s2, p, value=tf.gather(zero, k))
         return image, label
 
     parallel = opts.parallel or AUTOTUNE

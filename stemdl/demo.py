@@ -85,9 +85,11 @@ class DemoSize:
 
 
 SIZES: dict[str, DemoSize] = {
-    # about 10 minutes on 2 CPU cores, everything included
-    "demo": DemoSize("demo", "demo", image_size=128, resnet=18, epochs=6, warmup_epochs=1,
-                     max_inference_batches=8),
+    # about 10 minutes on 2 quiet CPU cores, everything included: 800 training stacks of
+    # 64 px, a cosine-decayed learning rate and label smoothing, so that both runs' held-out
+    # F1 settles on a plateau (docs/DEMO.md)
+    "demo": DemoSize("demo", "demo", image_size=64, resnet=18, epochs=16, warmup_epochs=1,
+                     max_inference_batches=8, lr_schedule="cosine", label_smoothing=0.1),
     # CI-sized: the whole pipeline in well under two minutes (tests/compare)
     "tiny": DemoSize("tiny", "tiny", image_size=32, resnet=18, epochs=1, warmup_epochs=1,
                      batch_size=4, max_inference_batches=2),
