@@ -193,8 +193,8 @@ class StemdlDataModule(pl.LightningDataModule):
         return self._eval_loader("test")
 
     def inference_dataloader(self) -> DataLoader:
-        """The whole inference split (else test) on one process, for latency timing."""
-        split = "inference" if "inference" in self.datasets else "test"
+        """The whole inference split (else test, else val) on one process, for latency timing."""
+        split = next(s for s in ("inference", "test", "val") if s in self.datasets)
         return self._loader(split, ShardSampler(len(self.datasets[split])), self.eval_batch_size,
                             drop_last=False)
 
