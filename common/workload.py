@@ -23,8 +23,8 @@ CLIP_MAX = 255.0
 # --- what the network is fed (common/data/normalize.py) ----------------------------
 # standardize: per pattern position, (x - mean) / std of the training split (estimated on
 #   a seeded sample of at most STATS_SAMPLES stacks); unit: x / 255; none: 0..255 as is.
-# Both recipes standardize: with 0..255 input (upstream's) the BatchNorm running statistics
-# do not match the batches and the held-out F1 swings (evidence in docs/STFC.md).
+# The recipes keep what they fed before (STFC: 0..255 as upstream; ORNL: x / 255): our runs
+# did not show standardizing to help (docs/STFC.md), so it is an open-division option.
 INPUT_NORMS = ("standardize", "unit", "none")
 STATS_SAMPLES = 512
 
@@ -60,7 +60,7 @@ class StfcRecipe:
     loss: str = "cross_entropy"  # open division: "mse" (upstream's, on one-hot targets)
     weight_decay: float = 0.0
     dropout: float = 0.0
-    input_norm: str = "standardize"  # upstream fed 0..255 ("none")
+    input_norm: str = "none"  # 0..255, as upstream; open division: standardize, unit
     lr_schedule: str = "constant"  # open division: "cosine" (decays to 0 over the epochs)
     label_smoothing: float = 0.0
 
@@ -83,7 +83,7 @@ class OrnlRecipe:
     warmup_epochs: int = 5
     batch_size: int = 32  # per replica
     loss: str = "cross_entropy"
-    input_norm: str = "standardize"  # upstream fed 0..255 ("none"); this repo had x / 255
+    input_norm: str = "unit"  # x / 255 (upstream fed 0..255); open: standardize, none
     lr_schedule: str = "constant"  # after warm-up; open division: "cosine"
     label_smoothing: float = 0.0
     dropout: float = 0.5  # on the pooled features, before the logits

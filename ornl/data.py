@@ -9,9 +9,9 @@ patterns so the step can average their logits.
 
 Raw-layout stacks are preprocessed on the fly exactly as the preprocessor does
 (max(log x, -17) + 17, x10, clip to [0, 255], 4x4 block mean 512 -> 128); every stack is
-then normalized per pattern position by the run's `InputNorm` (the recipe standardizes
-with the training split's statistics; common/data/normalize.py), before one pattern is
-chosen, so training and evaluation see the same values.
+then mapped per pattern position by the run's `InputNorm` (the recipe: x / 255; open
+division: standardized with the training split's statistics; common/data/normalize.py),
+before one pattern is chosen, so training and evaluation see the same values.
 """
 
 from __future__ import annotations

@@ -3,13 +3,12 @@
 The preprocessed stacks hold values in [0, 255] (the documented transform). What the
 network is then fed is a recipe setting (`input_norm`, see `stemdl.common.workload`):
 
-- ``standardize`` (both recipes): per pattern position (channel of the stack),
+- ``standardize`` (open division): per pattern position (channel of the stack),
   (x - mean) / std with mean and std of the *training* split, estimated on a seeded,
-  bounded sample of its stacks (`STATS_SAMPLES`). Evidence in docs/STFC.md: with raw
-  0..255 input the BatchNorm running statistics drift from the batch statistics and the
-  held-out F1 swings from epoch to epoch; standardized input steadies it.
-- ``unit``: x / 255 (what this repository's ORNL implementation fed before).
-- ``none``: x unchanged, 0..255 (what upstream STFC and ORNL feed).
+  bounded sample of its stacks (`STATS_SAMPLES`). Measured in docs/STFC.md: it speeds
+  up STFC's first epochs but did not raise or steady the plateau in our runs.
+- ``unit``: x / 255 (the ORNL recipe).
+- ``none``: x unchanged, 0..255 (the STFC recipe; what upstream STFC and ORNL feed).
 
 Every mode is a per-channel affine map, so an `InputNorm` is (mode, mean, std) and the
 frameworks apply `(x - mean) / std` (numpy here, in the input pipelines). The run logs

@@ -33,7 +33,7 @@ def test_stfc_learns_held_out_samples(synthetic, tmp_path, monkeypatch):
     config = load_stfc_config(None, [
         f"data_dir={synthetic}", f"run_dir={tmp_path / 'stfc'}", "resnet=18", "batch_size=16",
         "epochs=6", "lr_schedule=cosine", "num_workers=0", "progress=false", "tensorboard=false",
-        "deterministic=true", "seed=3"])
+        "deterministic=true", "seed=3", "input_norm=standardize"])
     result = train(config).result
     f1s = [e.val_macro_f1 for e in result.epochs]
     assert result.input_norm["mode"] == "standardize"
@@ -46,7 +46,8 @@ def test_ornl_learns_held_out_samples(synthetic, tmp_path):
     run_dir = tmp_path / "ornl"
     assert cli(["train", "ornl", "--data-dir", str(synthetic), "--run-dir", str(run_dir),
                 "--resnet", "18", "--batch-size", "16", "--epochs", "8", "--warmup-epochs", "1",
-                "--seed", "3", "lr_schedule=cosine", "deterministic=true", "num_workers=1"]) == 0
+                "--seed", "3", "lr_schedule=cosine", "deterministic=true", "num_workers=1",
+                "input_norm=standardize"]) == 0
     result = RunResult.read(run_dir)
     f1s = [e.val_macro_f1 for e in result.epochs]
     assert result.input_norm["mode"] == "standardize"

@@ -79,10 +79,10 @@ def test_f1_equals_sklearn_and_the_model_learns(straight_run):
     f1 = f1_score(preds["labels"], preds["preds"], average="macro")
     assert result.epochs[-1].val_macro_f1 == pytest.approx(f1, abs=1e-12)
     # Learning itself is tested in tests/learning (held-out synthetic set, 8 epochs). This
-    # run is 12 optimizer steps: with standardized input it fits the training set (loss
-    # 0.05-0.16) but its held-out F1 after 2 epochs was 0.43-0.56 in our runs, with x / 255
-    # 1.0; on the demo data standardized input is far better (docs/STFC.md). So only
-    # "better than always predicting one class" is asserted here.
+    # run (TINY: standardized input, to exercise that path) is 12 optimizer steps: it fits
+    # the training set (loss 0.05-0.16) but its held-out F1 after 2 epochs was 0.43-0.56 in
+    # our runs (with x / 255: 1.0). So only "better than always predicting one class" is
+    # asserted here.
     assert result.epochs[-1].val_macro_f1 > 1 / 6
 
 
