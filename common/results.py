@@ -83,6 +83,7 @@ class RunResult:
     inference: dict[str, Any] = field(default_factory=dict)  # LatencyMeter.summary()
     startup: dict[str, float] = field(default_factory=dict)  # one-off costs, e.g. tracing (s)
     model_name: str | None = None
+    input_norm: dict[str, Any] | None = None  # InputNorm.as_dict(): what the network was fed
     parameters: int | None = None
     model_size_bytes: int | None = None
     mlperf_log: str = MLPERF_LOG_FILE  # relative to the run folder

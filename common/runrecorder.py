@@ -146,6 +146,7 @@ class RunRecorder:
         self.result.train_samples = values.get(Keys.TRAIN_SAMPLES, self.result.train_samples)
         self.result.eval_samples = values.get(Keys.EVAL_SAMPLES, self.result.eval_samples)
         self.result.model_name = values.get(Keys.MODEL_NAME, self.result.model_name)
+        self.result.input_norm = values.get(Keys.INPUT_NORM, self.result.input_norm)
         if not self.continuing:
             self.logger.hyperparameters(values)
 

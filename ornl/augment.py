@@ -23,11 +23,15 @@ def sample_seed(seed: int, epoch: tf.Tensor | int, index: tf.Tensor) -> tf.Tenso
     return tf.stack([tf.constant(int(seed), tf.int64), epoch * (1 << 32) + index])
 
 
+def pattern_index(stack: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Which of the patterns of a (3, H, W) stack to use, uniformly at random."""
+    n = tf.shape(stack)[0]
+    return tf.random.stateless_uniform([], seed=seed, minval=0, maxval=n, dtype=tf.int32)
+
+
 def choose_pattern(stack: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """One of the 3 patterns of a (3, H, W) stack, uniformly at random -> (H, W, 1)."""
-    n = tf.shape(stack)[0]
-    k = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=n, dtype=tf.int32)
-    return tf.expand_dims(tf.gather(stack, k), -1)
+    return tf.expand_dims(tf.gather(stack, pattern_index(stack, seed)), -1)
 
 
 def random_erasing(image: tf.Tensor, seed: tf.Tensor, p: float, value: float = 0.0) -> tf.Tensor:

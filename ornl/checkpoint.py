@@ -2,18 +2,29 @@
 
 Whether a run folder may be used (an earlier run without --resume, --resume with nothing
 to resume) is decided by the common policy, `common.rundir.check_run_dir`.
+
+Next to them, `checkpoints/model.json` (written before the first checkpoint) holds what
+rebuilds the network (depth, input channels, classes, dropout, image size) and the input
+normalization the run feeds, so that evaluation and resume never depend on the config
+that results.json only holds once a run has finished.
 Under MultiWorkerMirroredStrategy every worker saves (the save is collective); only the
 chief's copy is kept, the others write to a scratch folder that is removed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
+from stemdl.common.atomic import write_text_atomic
+from stemdl.common.data.normalize import InputNorm, compute_norm
 from stemdl.common.errors import StemdlError
 from stemdl.common.results import CHECKPOINT_DIR
+
+MODEL_SPEC_FILE = "model.json"
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -92,3 +103,31 @@ class Checkpointer:
             shutil.rmtree(self.directory, ignore_errors=True)
             return None
         return path
+
+
+def write_model_spec(run_dir: str | Path, spec: dict[str, Any]) -> Path:
+    """`checkpoints/model.json`: the network's build arguments and input normalization."""
+    return write_text_atomic(checkpoint_dir(run_dir) / MODEL_SPEC_FILE,
+                             json.dumps(spec, indent=1) + "\n")
+
+
+def read_model_spec(run_dir: str | Path) -> dict[str, Any] | None:
+    """The spec `write_model_spec` left, or None (a run from before it was written)."""
+    path = checkpoint_dir(run_dir) / MODEL_SPEC_FILE
+    if not path.is_file():
+        return None
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise StemdlError(f"{path}: unreadable model description ({err})") from None
+    if not isinstance(spec, dict) or "resnet" not in spec:
+        raise StemdlError(f"{path}: not a model description (no 'resnet')")
+    return spec
+
+
+def run_input_norm(mode: str, train_reader, seed: int, resume_dir: str | Path | None) -> InputNorm:
+    """The normalization a resumed run recorded, else the training split's (`compute_norm`)."""
+    spec = read_model_spec(resume_dir) if resume_dir is not None else None
+    if spec and spec.get("input_norm"):
+        return InputNorm.from_dict(spec["input_norm"])
+    return compute_norm(mode, train_reader, seed=seed)

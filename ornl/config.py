@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.runconfig import BaseRunConfig
+from stemdl.common.training import check_options
 from stemdl.common.workload import ORNL
 
 PRECISIONS = {
@@ -44,6 +45,9 @@ class OrnlConfig(BaseRunConfig):
     dropout: float = ORNL.dropout
     random_erasing_p: float = ORNL.random_erasing_p
     mixup_alpha: float = ORNL.mixup_alpha  # 0: no mixup (upstream --mixup --alpha A sets A)
+    input_norm: str = ORNL.input_norm  # standardize, unit or none (common/data/normalize.py)
+    lr_schedule: str = ORNL.lr_schedule  # after warm-up: constant or cosine (common/training.py)
+    label_smoothing: float = ORNL.label_smoothing
     strategy: str = "auto"  # auto, default, mirrored, multi_worker
     xla: bool = False  # jit-compile the per-replica steps
     checkpoint_keep: int = 2
@@ -51,6 +55,7 @@ class OrnlConfig(BaseRunConfig):
 
     def validate(self) -> None:
         super().validate()
+        check_options(self)
         check_choice("config key 'precision'", self.precision, PRECISIONS)
         check_choice("config key 'strategy'", self.strategy, STRATEGIES)
         for key in ("dropout", "random_erasing_p"):

@@ -8,8 +8,10 @@ disjoint shard (every k-th sample) with no padding or duplicates, and keeps all 
 patterns so the step can average their logits.
 
 Raw-layout stacks are preprocessed on the fly exactly as the preprocessor does
-(max(log x, -17) + 17, x10, clip to [0, 255], 4x4 block mean 512 -> 128); every input is
-then scaled to [0, 1].
+(max(log x, -17) + 17, x10, clip to [0, 255], 4x4 block mean 512 -> 128); every stack is
+then mapped per pattern position by the run's `InputNorm` (the recipe: x / 255; open
+division: standardized with the training split's statistics; common/data/normalize.py),
+before one pattern is chosen, so training and evaluation see the same values.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from stemdl.common.data.normalize import InputNorm, fixed_norm
 from stemdl.common.data.samples import (
     FirstN,  # noqa: F401  (re-exported for callers)
     SampleReader,
 )
 from stemdl.common.data.transform import input_size, model_input
 from stemdl.common.errors import DataError
-from stemdl.common.workload import CLIP_MAX
 from stemdl.ornl import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -39,6 +41,7 @@ class PipelineOptions:
     num_pipelines: int = 1
     pipeline_id: int = 0
     random_erasing_p: float = 0.8
+    norm: InputNorm | None = None  # None: x / 255 (the former fixed scaling)
     parallel: int | None = None  # parallel reads; None = AUTOTUNE
     prefetch: int | None = None  # batches; None = AUTOTUNE
 
@@ -58,18 +61,19 @@ def _input_shape(reader: SampleReader) -> tuple[int, int, int]:
     return (channels, size, size)
 
 
-def _reader_map(reader: SampleReader, shape: tuple[int, int, int]):
-    """index -> (stack float32 (3,H,W), label int32) through the reader."""
+def _reader_map(reader: SampleReader, shape: tuple[int, int, int], norm: InputNorm | None):
+    """index -> (normalized stack float32 (3,H,W), label int32) through the reader."""
+    norm = norm or fixed_norm("unit", shape[0])
 
     def load(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sample = reader[int(index)]
-        return model_input(sample.stack, reader.layout), np.int32(sample.label)
+        return norm.apply(model_input(sample.stack, reader.layout)), np.int32(sample.label)
 
     def fn(index: tf.Tensor):
         stack, label = tf.numpy_function(load, [index], (tf.float32, tf.int32), stateful=False)
         stack.set_shape(shape)
         label.set_shape([])
-        return index, stack / CLIP_MAX, label  # the ORNL recipe feeds [0, 1]
+        return index, stack, label
 
     return fn
 
@@ -90,14 +94,20 @@ def steps_per_epoch(n: int, opts: PipelineOptions) -> int:
 def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf.data.Dataset:
     """Batches of (images (b, H, W, 1), labels (b,)) for one epoch of one pipeline."""
     indices = train_indices(len(reader), epoch, opts)
-    load = _reader_map(reader, _input_shape(reader))
+    shape = _input_shape(reader)
+    load = _reader_map(reader, shape, opts.norm)
     seed, p = opts.seed, opts.random_erasing_p
+    # an erased rectangle holds no intensity (0 before normalization, as upstream erased
+    # the 0..255 input): per pattern position, the normalized value of 0
+    norm = opts.norm or fixed_norm("unit", shape[0])
+    zero = tf.constant(norm.apply(np.zeros((shape[0], 1, 1), np.float32)).ravel())
 
     def augment_fn(index, stack, label):
         s = augment.sample_seed(seed, epoch, index)
         s1, s2 = tf.unstack(tf.random.experimental.stateless_split(s, num=2))
-        image = augment.choose_pattern(stack, s1)
-        image = augment.random_erasing(image, s2, p)
+        k = augment.pattern_index(stack, s1)
+        image = tf.expand_dims(tf.gather(stack, k), -1)
+        image = augment.random_erasing(image, s2, p, value=tf.gather(zero, k))
         return image, label
 
     parallel = opts.parallel or AUTOTUNE
@@ -115,7 +125,7 @@ def eval_indices(n: int, opts: PipelineOptions) -> np.ndarray:
 
 def eval_dataset(reader: SampleReader, opts: PipelineOptions) -> tf.data.Dataset:
     """Batches of (index (b,), stacks (b, 3, H, W, 1), labels (b,)); last batch may be short."""
-    load = _reader_map(reader, _input_shape(reader))
+    load = _reader_map(reader, _input_shape(reader), opts.norm)
     ds = tf.data.Dataset.from_tensor_slices(eval_indices(len(reader), opts))
     ds = ds.map(load, num_parallel_calls=opts.parallel or AUTOTUNE, deterministic=True)
     ds = ds.map(lambda i, s, y: (i, s[..., None], y))

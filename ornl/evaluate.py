@@ -1,7 +1,8 @@
 """`stemdl evaluate ornl`: score a trained ORNL run's checkpoint on a split.
 
-Reads the run's config from its results.json, rebuilds the network, restores the latest
-checkpoint, evaluates (logits averaged over the 3 patterns, whole-set macro F1 and
+Rebuilds the network from `checkpoints/model.json` (depth, classes, dropout, and the
+input normalization training fed; the config in results.json only for older runs),
+restores the latest checkpoint, evaluates (logits averaged over the 3 patterns, whole-set macro F1 and
 top-1) and times inference per batch. For the test split the figures are written back
 into results.json (test_macro_f1, test_top1, inference).
 """
@@ -78,7 +79,9 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
     from stemdl.ornl.resnet import build_resnet
 
     strategy = tf.distribute.get_strategy()
-    model = build_resnet(cfg.resnet, 1, dropout=cfg.dropout, image_size=pipeline.image_size(reader))
+    net = network_of(cfg, run_dir)
+    model = build_resnet(net["resnet"], net["in_channels"], net["num_classes"],
+                         dropout=net["dropout"], image_size=pipeline.image_size(reader))
     path = tf.train.latest_checkpoint(str(checkpoint_dir(run_dir)))
     try:
         tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
@@ -86,8 +89,28 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StemdlError(f"{path}: corrupt or incompatible checkpoint ({first[:200]})") from None
     trainer = Trainer(strategy, worker_info(strategy), model, None, seed=cfg.seed,
-                      per_replica_batch=batch, eval_batch=batch, progress=False)
+                      per_replica_batch=batch, eval_batch=batch, progress=False,
+                      input_norm=net["input_norm"])
     return time_inference(trainer, reader, batch, cfg.seed)
+
+
+def network_of(cfg: OrnlConfig, run_dir: Path) -> dict:
+    """Build arguments of the run's network and its input normalization: from
+    `checkpoints/model.json` (written when training starts, so a killed run has it),
+    else from the config in results.json (runs from before model.json; fed x / 255)."""
+    from stemdl.common.data.normalize import InputNorm, fixed_norm
+    from stemdl.common.workload import NUM_LOGITS
+    from stemdl.ornl.checkpoint import read_model_spec
+
+    spec = read_model_spec(run_dir) or {}
+    saved = spec.get("input_norm")
+    return {
+        "resnet": int(spec.get("resnet", cfg.resnet)),
+        "in_channels": int(spec.get("in_channels", 1)),
+        "num_classes": int(spec.get("num_classes", NUM_LOGITS)),
+        "dropout": float(spec.get("dropout", cfg.dropout)),
+        "input_norm": InputNorm.from_dict(saved) if saved else fixed_norm("unit", 3),
+    }
 
 
 def time_inference(trainer, reader, batch: int, seed: int):
@@ -100,7 +123,7 @@ def time_inference(trainer, reader, batch: int, seed: int):
 
     trainer.evaluate(FirstN(reader, min(len(reader), batch)))  # trace once, untimed
     meter = LatencyMeter()
-    opts = pipeline.PipelineOptions(seed=seed, per_replica_batch=batch)
+    opts = pipeline.PipelineOptions(seed=seed, per_replica_batch=batch, norm=trainer.input_norm)
     confusion = ConfusionMatrix()
     for _, stacks, labels in pipeline.eval_dataset(reader, opts):
         t0 = time.perf_counter()

@@ -16,9 +16,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from stemdl.common.data.normalize import InputNorm
 from stemdl.common.data.samples import SampleReader
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.progress import progress as progress_bar
+from stemdl.common.training import lr_factors
 from stemdl.common.workload import NUM_LOGITS, PATTERNS_PER_STACK
 from stemdl.ornl import augment
 from stemdl.ornl import data as pipeline
@@ -54,12 +56,35 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 "start_factor": self.start_factor}
 
 
+@keras.saving.register_keras_serializable(package="stemdl")
+class TableSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """base_lr x factors[step] (the last factor after the table): the warm-up and decay of
+    `common.training.lr_factors`, the same curve the STFC implementation follows."""
+
+    def __init__(self, base_lr: float, factors) -> None:
+        self.base_lr = float(base_lr)
+        self.factors = [float(f) for f in factors]
+        self._table = tf.constant(self.factors, tf.float32)
+
+    def __call__(self, step):
+        i = tf.minimum(tf.cast(step, tf.int32), len(self.factors) - 1)
+        return self.base_lr * tf.gather(self._table, i)
+
+    def get_config(self) -> dict:
+        return {"base_lr": self.base_lr, "factors": self.factors}
+
+
 def make_optimizer(base_lr: float, weight_decay: float, warmup_steps: int, warmup_epochs: int,
-                   mixed_float16: bool = False) -> keras.optimizers.Optimizer:
-    """AdamW with the warm-up schedule (loss-scaled under mixed float16)."""
+                   mixed_float16: bool = False, schedule: str = "constant",
+                   total_steps: int = 1) -> keras.optimizers.Optimizer:
+    """AdamW with the warm-up schedule, then constant (the recipe) or a decay
+    (`schedule`, over `total_steps`); loss-scaled under mixed float16."""
     start = 1.0 / warmup_epochs if warmup_epochs > 0 else 1.0
-    opt = keras.optimizers.AdamW(learning_rate=WarmupSchedule(base_lr, warmup_steps, start),
-                                 weight_decay=weight_decay)
+    if schedule == "constant":
+        lr = WarmupSchedule(base_lr, warmup_steps, start)
+    else:
+        lr = TableSchedule(base_lr, lr_factors(schedule, total_steps, warmup_steps, start))
+    opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay)
     return keras.optimizers.LossScaleOptimizer(opt) if mixed_float16 else opt
 
 
@@ -91,6 +116,8 @@ class Trainer:
         xla: bool = False,
         num_classes: int = NUM_LOGITS,
         progress: bool = True,
+        input_norm: InputNorm | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         self.strategy, self.info, self.model, self.optimizer = strategy, info, model, optimizer
         self.seed = int(seed)
@@ -99,6 +126,8 @@ class Trainer:
         self.random_erasing_p = float(random_erasing_p)
         self.mixup_alpha = float(mixup_alpha)
         self.num_classes = int(num_classes)
+        self.input_norm = input_norm
+        self.label_smoothing = float(label_smoothing)
         self.progress = progress and info.is_chief
         self.global_batch = self.per_replica_batch * strategy.num_replicas_in_sync
         self._scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -118,6 +147,7 @@ class Trainer:
             num_pipelines=ctx.num_input_pipelines,
             pipeline_id=ctx.input_pipeline_id,
             random_erasing_p=self.random_erasing_p,
+            norm=self.input_norm,
         )
 
     def steps_per_epoch(self, reader: SampleReader) -> int:
@@ -129,16 +159,26 @@ class Trainer:
             if self.mixup_alpha > 0:
                 images, y_a, y_b, lam = augment.mixup(images, labels, self.mixup_alpha, mix_seed)
                 logits = self.model(images, training=True)
-                ce_a = tf.nn.sparse_softmax_cross_entropy_with_logits(y_a, logits)
-                ce_b = tf.nn.sparse_softmax_cross_entropy_with_logits(y_b, logits)
+                ce_a = self._cross_entropy(y_a, logits)
+                ce_b = self._cross_entropy(y_b, logits)
                 per_example = lam * ce_a + (1.0 - lam) * ce_b
             else:
                 logits = self.model(images, training=True)
-                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+                per_example = self._cross_entropy(labels, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             scaled = self.optimizer.scale_loss(loss) if self._scaled else loss
         grads = tape.gradient(scaled, self.model.trainable_variables)
         return loss, grads
+
+    def _cross_entropy(self, labels, logits):
+        """Per-example cross-entropy, label-smoothed as torch's CrossEntropyLoss does:
+        (1 - e) CE(label) + e mean over classes of -log p."""
+        if self.label_smoothing <= 0:
+            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        logp = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        nll = -tf.gather(logp, tf.cast(labels, tf.int32), batch_dims=1)
+        e = self.label_smoothing
+        return (1.0 - e) * nll - e * tf.reduce_mean(logp, axis=-1)
 
     def _replica_train(self, images, labels):
         ctx = tf.distribute.get_replica_context()

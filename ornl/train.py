@@ -254,8 +254,14 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     import tensorflow as tf
 
     from stemdl.common.runrecorder import RunRecorder
+    from stemdl.common.workload import NUM_LOGITS
     from stemdl.ornl import data as pipeline
-    from stemdl.ornl.checkpoint import Checkpointer, checkpointed_epoch
+    from stemdl.ornl.checkpoint import (
+        Checkpointer,
+        checkpointed_epoch,
+        run_input_norm,
+        write_model_spec,
+    )
     from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
     from stemdl.ornl.resnet import build_resnet
@@ -291,10 +297,16 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     )
     recorder.init_start(org=cfg.organisation, division=cfg.division, status=cfg.status,
                         platform=cfg.platform or host_info()["hostname"])
+    norm = run_input_norm(cfg.input_norm, train, cfg.seed, cfg.run_dir if cfg.resume else None)
+    if info.is_chief:
+        write_model_spec(cfg.run_dir, {"resnet": cfg.resnet, "in_channels": 1,
+                                       "num_classes": NUM_LOGITS, "dropout": cfg.dropout,
+                                       "image_size": size, "input_norm": norm.as_dict()})
     with strategy.scope():
         model = build_resnet(cfg.resnet, 1, dropout=cfg.dropout, image_size=size)
         optimizer = make_optimizer(base_lr, cfg.weight_decay, cfg.warmup_epochs * steps,
-                                   cfg.warmup_epochs, cfg.mixed_policy == "mixed_float16")
+                                   cfg.warmup_epochs, cfg.mixed_policy == "mixed_float16",
+                                   cfg.lr_schedule, steps * cfg.epochs)
         optimizer.build(model.trainable_variables)
         ckpt = Checkpointer(cfg.run_dir, model, optimizer, is_chief=info.is_chief,
                             task_id=info.task_id, keep=cfg.checkpoint_keep)
@@ -302,7 +314,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     trainer = Trainer(strategy, info, model, optimizer, seed=cfg.seed,
                       per_replica_batch=cfg.batch_size, eval_batch=cfg.eval_batch_size,
                       random_erasing_p=cfg.random_erasing_p, mixup_alpha=cfg.mixup_alpha,
-                      xla=cfg.xla)
+                      xla=cfg.xla, input_norm=norm, label_smoothing=cfg.label_smoothing)
     recorder.hyperparameters({
         Keys.SEED: cfg.seed,
         Keys.GLOBAL_BATCH_SIZE: global_batch,
@@ -317,6 +329,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         Keys.RECIPE: "ornl",
         Keys.MODEL_NAME: f"resnet{cfg.resnet}",
         Keys.TARGET_F1: cfg.target_f1,
+        Keys.INPUT_NORM: norm.as_dict(),
     })
     recorder.init_stop()
     return Setup(cfg, readers, strategy, info, model, optimizer, ckpt, trainer, recorder, done,

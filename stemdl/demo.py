@@ -34,7 +34,7 @@ from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
 from stemdl.common.workers import stop_child
-from stemdl.common.workload import INPUT_IMAGE_SIZE, RECIPES
+from stemdl.common.workload import RECIPES
 
 IMPLEMENTATIONS = ("stfc", "ornl")
 PLOT_NAME = "compare.png"
@@ -54,6 +54,8 @@ class DemoSize:
     batch_size: int = 32  # per process, as in both recipes
     num_workers: int = 0  # input workers; 2 cores are better spent on the model
     max_inference_batches: int | None = None  # STFC's inference timing loop cap
+    lr_schedule: str = "constant"  # the recipes' (after ORNL's warm-up)
+    label_smoothing: float = 0.0  # the recipes'
 
     def shrink_notes(self, impl: str) -> list[str]:
         """What differs from the closed recipe (empty: the recipe is unchanged)."""
@@ -67,6 +69,10 @@ class DemoSize:
             notes.append(f"batch {recipe.batch_size} -> {self.batch_size}")
         if impl == "ornl" and self.warmup_epochs != recipe.warmup_epochs:
             notes.append(f"warm-up {recipe.warmup_epochs} -> {self.warmup_epochs} epochs")
+        if self.lr_schedule != recipe.lr_schedule:
+            notes.append(f"{recipe.lr_schedule} -> {self.lr_schedule} learning rate")
+        if self.label_smoothing != recipe.label_smoothing:
+            notes.append(f"label smoothing {self.label_smoothing:g}")
         notes.append(f"{self.epochs} epoch{'s' * (self.epochs != 1)}")
         return notes
 
@@ -74,13 +80,17 @@ class DemoSize:
         recipe = RECIPES[impl]
         return (self.resnet != recipe.resnet or self.image_size != recipe.image_size
                 or self.batch_size != recipe.batch_size
-                or (impl == "ornl" and self.warmup_epochs != recipe.warmup_epochs))
+                or (impl == "ornl" and self.warmup_epochs != recipe.warmup_epochs)
+                or self.lr_schedule != recipe.lr_schedule
+                or self.label_smoothing != recipe.label_smoothing)
 
 
 SIZES: dict[str, DemoSize] = {
-    # about 10 minutes on 2 CPU cores, everything included
-    "demo": DemoSize("demo", "demo", image_size=INPUT_IMAGE_SIZE, resnet=18, epochs=6, warmup_epochs=1,
-                     max_inference_batches=8),
+    # about 10 minutes on 2 quiet CPU cores, everything included: 800 training stacks of
+    # 64 px, a cosine-decayed learning rate and label smoothing, so that both runs' held-out
+    # F1 settles on a plateau (docs/DEMO.md)
+    "demo": DemoSize("demo", "demo", image_size=64, resnet=18, epochs=16, warmup_epochs=1,
+                     max_inference_batches=8, lr_schedule="cosine", label_smoothing=0.1),
     # CI-sized: the whole pipeline in well under two minutes (tests/compare)
     "tiny": DemoSize("tiny", "tiny", image_size=32, resnet=18, epochs=1, warmup_epochs=1,
                      batch_size=4, max_inference_batches=2),
@@ -287,6 +297,8 @@ class Demo:
             "num_workers": s.num_workers,
             "division": "open" if s.is_shrunk(impl) else "closed",
             "platform": f"stemdl-demo-{s.name}",
+            "lr_schedule": s.lr_schedule,
+            "label_smoothing": s.label_smoothing,
         }
         if impl == "stfc":
             cfg.update(tensorboard=False, progress=False)
@@ -380,6 +392,27 @@ class Demo:
         report.plots = write_plots(runs, self.plot_path)
 
 
+# What `make demo` shows on 2 cores: each implementation's held-out F1 rises to a plateau.
+DEMO_GOAL_F1 = 0.7  # mean validation macro F1 over the last third of the epochs
+DEMO_MAX_STEP = 0.1  # largest change between consecutive epochs in that last third
+
+
+def convergence_line(name: str, f1s: Sequence[float]) -> str:
+    """Whether a run's per-epoch validation F1 reached the demo's plateau, in one line.
+
+    This is the demo's own check of learning (not the benchmark's target, which stays
+    0.9 in the log and decides the run status)."""
+    if len(f1s) < 2:
+        return f"{name}: {len(f1s)} epoch(s): too few to judge convergence"
+    third = list(f1s[-max(2, -(-len(f1s) // 3)):])
+    mean = sum(third) / len(third)
+    step = max(abs(b - a) for a, b in zip(third, third[1:]))
+    ok = mean >= DEMO_GOAL_F1 and step < DEMO_MAX_STEP
+    return (f"{name}: val macro F1 over the last {len(third)} epochs: mean {mean:.3f}, "
+            f"largest change {step:.3f}: {'converged' if ok else 'NOT converged'} "
+            f"(demo goal: mean >= {DEMO_GOAL_F1}, changes < {DEMO_MAX_STEP})")
+
+
 def summary_lines(report: DemoReport) -> list[str]:
     """The closing summary: table, plot paths, what was reused."""
     reused = [st.name for st in report.stages if st.reused]
@@ -388,7 +421,16 @@ def summary_lines(report: DemoReport) -> list[str]:
     lines.append(f"plot: {report.plots[0]}" if report.plots else "plot: (none)")
     lines += [f"confusion heat map: {p}" for p in report.plots[1:]]
     lines.append(f"table also in {report.out / 'compare.md'} and {report.out / 'compare.json'}")
-    lines.append(f"stages run: {ran:.0f} s" + (f"; reused: {', '.join(reused)}" if reused else ""))
+    for run_dir in report.run_dirs:
+        try:
+            result = RunResult.read(run_dir / RESULTS_FILE)
+        except DataError:
+            continue
+        f1s = [e.val_macro_f1 for e in result.epochs if e.val_macro_f1 is not None]
+        lines.append(convergence_line(result.implementation, f1s))
+    times = ", ".join(f"{st.name} {st.seconds:.0f} s" for st in report.stages if not st.reused)
+    lines.append(f"stages run: {ran:.0f} s" + (f" ({times})" if times else "")
+                 + (f"; reused: {', '.join(reused)}" if reused else ""))
     if not report.passed:
         bad = [f"{run} {verdict}" for run, verdict in report.compliance.items() if verdict != "PASS"]
         lines.append(f"compliance: {', '.join(bad)} (see the table's compliance problems)")

@@ -20,6 +20,7 @@ from stemdl.common.dryrun import add_dry_run
 from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.runconfig import BaseRunConfig, load_run_config
+from stemdl.common.training import LOSSES, check_options
 from stemdl.common.workload import STFC
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -38,6 +39,7 @@ UPSTREAM_ALIASES = {
 RESUME_FINGERPRINT_FIELDS = (
     "resnet", "batch_size", "learning_rate", "weight_decay", "optimizer", "momentum", "seed",
     "precision", "train_fraction", "train_samples", "nodes", "devices",
+    "loss", "input_norm", "lr_schedule", "label_smoothing",
 )
 
 
@@ -52,6 +54,10 @@ class StfcConfig(BaseRunConfig):
     weight_decay: float = STFC.weight_decay
     optimizer: str = STFC.optimizer
     momentum: float = 0.9  # sgd only
+    loss: str = STFC.loss  # cross_entropy, or mse on one-hot targets (upstream's; open)
+    input_norm: str = STFC.input_norm  # standardize, unit or none (common/data/normalize.py)
+    lr_schedule: str = STFC.lr_schedule  # constant or cosine (common/training.py)
+    label_smoothing: float = STFC.label_smoothing
     train_fraction: float = 1.0  # upstream train_split: share of training *materials* used
     benchmark: str = "stemdl"  # upstream key; must name this benchmark
     accelerators_per_node: int | None = None  # logged value; None = devices used; 0 = CPU
@@ -66,6 +72,7 @@ class StfcConfig(BaseRunConfig):
     def validate(self) -> None:
         super().validate()
         resnet_spec(self.resnet)  # one-line error for an unknown depth
+        check_options(self, LOSSES)
         check_choice("config key 'optimizer'", self.optimizer, OPTIMIZERS)
         check_choice("config key 'precision'", self.precision, PRECISIONS)
         if not 0.0 < self.train_fraction <= 1.0:

@@ -16,29 +16,37 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from stemdl.common.data.normalize import InputNorm
 from stemdl.common.data.samples import SampleReader
 from stemdl.common.data.transform import model_input
 from stemdl.common.errors import StemdlError
 
 
 class ReaderDataset(Dataset):
-    """A SampleReader as a map-style torch Dataset: (network input float32 (3,H,W) in
-    [0, 255], label int64); raw stacks are preprocessed on the fly (`common.data.transform.model_input`).
+    """A SampleReader as a map-style torch Dataset: (network input float32 (3,H,W), label
+    int64); raw stacks are preprocessed on the fly (`common.data.transform.model_input`), then `norm`
+    (the run's `InputNorm`; None: the 0..255 values as they are) is applied.
 
     `__getitems__` fetches a whole batch through the reader's `read_batch` where it has
     one (one HDF5 slice instead of `batch` reads); `collate` accepts both forms.
     """
 
-    def __init__(self, reader: SampleReader, indices: Sequence[int] | None = None) -> None:
+    def __init__(self, reader: SampleReader, indices: Sequence[int] | None = None,
+                 norm: InputNorm | None = None) -> None:
         self.reader = reader
         self.indices = np.arange(len(reader)) if indices is None else np.asarray(indices)
+        self.norm = norm
+
+    def _input(self, stacks: np.ndarray) -> np.ndarray:
+        x = model_input(stacks, self.reader.layout)
+        return self.norm.apply(x) if self.norm is not None else x
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         sample = self.reader[int(self.indices[i])]
-        return torch.from_numpy(model_input(sample.stack, self.reader.layout)), int(sample.label)
+        return torch.from_numpy(self._input(sample.stack)), int(sample.label)
 
     def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.indices[np.asarray(items, dtype=np.int64)]
@@ -49,7 +57,7 @@ class ReaderDataset(Dataset):
             samples = [self.reader[int(i)] for i in idx]
             stacks = np.stack([s.stack for s in samples])
             labels = np.array([s.label for s in samples])
-        stacks = model_input(stacks, self.reader.layout)
+        stacks = self._input(stacks)
         return (torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)),
                 torch.from_numpy(np.asarray(labels, dtype=np.int64)))
 
@@ -97,6 +105,7 @@ class StemdlDataModule(pl.LightningDataModule):
         train_indices: Sequence[int] | None = None,
         pin_memory: bool = False,
         limit_train_batches: int | None = None,
+        input_norm: InputNorm | None = None,
     ) -> None:
         super().__init__()
         self.readers = readers
@@ -107,7 +116,7 @@ class StemdlDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.limit_train_batches = limit_train_batches
         self.datasets = {
-            split: ReaderDataset(r, train_indices if split == "train" else None)
+            split: ReaderDataset(r, train_indices if split == "train" else None, input_norm)
             for split, r in readers.items()
         }
 
@@ -146,8 +155,8 @@ class StemdlDataModule(pl.LightningDataModule):
         return self._eval_loader("test")
 
     def inference_dataloader(self) -> DataLoader:
-        """The whole inference split (else test) on one process, for latency timing."""
-        split = "inference" if "inference" in self.datasets else "test"
+        """The whole inference split (else test, else val) on one process, for latency timing."""
+        split = next(s for s in ("inference", "test", "val") if s in self.datasets)
         return self._loader(split, ShardSampler(len(self.datasets[split])), self.eval_batch_size,
                             drop_last=False)
 
@@ -160,3 +169,15 @@ class StemdlDataModule(pl.LightningDataModule):
     def train_samples_per_epoch(self, world: int) -> int:
         """Samples all ranks process in one training epoch (full batches only)."""
         return self.steps_per_epoch(world) * self.batch_size * world
+
+
+def run_input_norm(mode: str, reader: SampleReader, indices: Sequence[int], seed: int,
+                   checkpoint: dict | None = None) -> InputNorm:
+    """The run's input normalization: the one a resumed checkpoint recorded, else the
+    statistics of the training samples used (`common.data.normalize.compute_norm`)."""
+    from stemdl.common.data.normalize import compute_norm
+
+    saved = ((checkpoint or {}).get("hyper_parameters") or {}).get("input_norm")
+    if saved:
+        return InputNorm.from_dict(saved)
+    return compute_norm(mode, reader, indices, seed=seed)

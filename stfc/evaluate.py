@@ -1,8 +1,11 @@
 """`stemdl evaluate stfc`: macro F1, top-1 and latency of a trained model on one split.
 
-Accepts the Lightning checkpoint of a run (run_dir/checkpoints/last.ckpt) or the plain
-state_dict model file (run_dir/model.pt, whose ResNet depth is recognised from its keys).
-One process; the confusion matrix is the common one, so the F1 is the training run's.
+Accepts the Lightning checkpoint of a run (run_dir/checkpoints/last.ckpt) or its model
+file (run_dir/model.pt); both carry the hyper-parameters that rebuild the network (depth,
+channels, classes) and the input normalization training used, so the network is fed
+exactly what it was trained on. A bare state_dict (older model files) is recognised from
+its keys and fed 0..255. One process; the confusion matrix is the common one, so the F1
+is the training run's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from stemdl.common.atomic import write_text_atomic
 from stemdl.common.bounds import check_workers
+from stemdl.common.data.normalize import InputNorm, fixed_norm
 from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
@@ -32,8 +36,15 @@ def _strip(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def checkpoint_norm(data: dict[str, Any]) -> InputNorm:
+    """The input normalization a checkpoint or model file recorded; none recorded means a
+    file from before normalization existed, whose network was fed 0..255 (mode none)."""
+    saved = (data.get("hyper_parameters") or {}).get("input_norm")
+    return InputNorm.from_dict(saved) if saved else fixed_norm("none", 3)
+
+
 def model_from_checkpoint(path: Path):
-    """The ResNet stored in `path`; one-line errors for anything that is not one."""
+    """(ResNet, depth, InputNorm) stored in `path`; one-line errors for anything else."""
     from stemdl.stfc.resnet import build_resnet
     from stemdl.stfc.train import load_checkpoint
 
@@ -52,7 +63,10 @@ def model_from_checkpoint(path: Path):
                 model.load_state_dict(state)
             except RuntimeError as err:
                 raise StemdlError(f"{path}: weights do not fit resnet{depth} ({str(err).splitlines()[0]})") from None
-            return model.eval(), depth
+            norm = checkpoint_norm(data)
+            if len(norm.mean) != in_channels:
+                norm = fixed_norm(norm.mode, in_channels) if norm.mode != "standardize" else norm
+            return model.eval(), depth, norm
     raise StemdlError(f"{path}: weights match none of resnet{', resnet'.join(map(str, RESNET_DEPTHS))}")
 
 
@@ -67,7 +81,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
     if batch_size < 1:
         raise StemdlError(f"--batch-size: must be >= 1, got {batch_size}")
     check_workers("--workers", workers)
-    model, depth = model_from_checkpoint(Path(checkpoint))
+    model, depth, norm = model_from_checkpoint(Path(checkpoint))
     reader = open_split_dir(data, split)
     if len(reader) == 0:
         raise StemdlError(f"{data}: the {split} split holds no samples")
@@ -76,7 +90,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
         raise StemdlError("--precision 16-mixed needs a GPU")
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     model.to(device)
-    loader = torch.utils.data.DataLoader(ReaderDataset(reader), batch_size=batch_size,
+    loader = torch.utils.data.DataLoader(ReaderDataset(reader, norm=norm), batch_size=batch_size,
                                          num_workers=workers, collate_fn=collate)
     cm, meter = ConfusionMatrix(), LatencyMeter()
     t_start = time.perf_counter()
@@ -94,7 +108,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
             bar.update(int(x.shape[0]))
     return {
         "checkpoint": str(checkpoint), "data": str(data), "split": split, "model": f"resnet{depth}",
-        "samples": cm.total, "macro_f1": cm.macro_f1(), "top1": cm.top1(),
+        "input_norm": norm.mode, "samples": cm.total, "macro_f1": cm.macro_f1(), "top1": cm.top1(),
         "seconds": time.perf_counter() - t_start, "inference": meter.summary(),
     }
 

@@ -1,7 +1,9 @@
 """The STFC LightningModule: ResNet on the 3 patterns as 3 channels, cross-entropy.
 
-Upstream trained with MSE on one-hot labels (a defect: a regression loss on a 231-way
-softmax-free output); the recipe here is cross-entropy. Validation and test accumulate
+Upstream trained with MSE on one-hot labels (a regression loss on a 231-way softmax-free
+output); the recipe here is cross-entropy, and `loss="mse"` gives upstream's (open
+division) so that the two can be compared on the same data. The learning rate follows
+`common.training.lr_factor` per step (constant in the recipe; cosine in the demo). Validation and test accumulate
 one confusion matrix per rank (counts on the device, no per-batch metric) and
 all-reduce it at the end of the epoch, so F1 and top-1 are those of the whole set.
 """
@@ -18,8 +20,30 @@ from torch import nn
 
 from stemdl.common.errors import StemdlError
 from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.training import lr_factors
 from stemdl.common.workload import NUM_LOGITS
 from stemdl.stfc.resnet import build_resnet
+
+
+class OneHotMSE(nn.Module):
+    """Upstream STFC's loss: mean squared error between the logits and one-hot labels."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        target = nn.functional.one_hot(labels, self.num_classes).to(logits.dtype)
+        return nn.functional.mse_loss(logits, target)
+
+
+def make_loss(loss: str, num_classes: int, label_smoothing: float = 0.0) -> nn.Module:
+    """cross_entropy (the recipe, optionally label-smoothed) or mse on one-hot targets."""
+    if loss == "cross_entropy":
+        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    if loss == "mse":
+        return OneHotMSE(num_classes)
+    raise StemdlError(f"config key 'loss': unknown loss '{loss}' (cross_entropy or mse)")
 
 
 class StfcModule(pl.LightningModule):
@@ -37,11 +61,18 @@ class StfcModule(pl.LightningModule):
         in_channels: int = 3,
         keep_predictions: bool = False,
         fingerprint: dict | None = None,
+        loss: str = "cross_entropy",
+        label_smoothing: float = 0.0,
+        lr_schedule: str = "constant",
+        total_steps: int = 1,
+        input_norm: dict | None = None,
     ) -> None:
         super().__init__()
+        # the hyperparameters travel in every checkpoint: depth, channels, classes and the
+        # input normalization are what rebuilds the network for evaluation and resume
         self.save_hyperparameters(ignore=["keep_predictions"])
         self.model = build_resnet(resnet, in_channels, num_classes)
-        self.loss = nn.CrossEntropyLoss()
+        self.loss = make_loss(loss, num_classes, label_smoothing)
         self.num_classes = num_classes
         self.keep_predictions = keep_predictions
         self._counts: torch.Tensor | None = None
@@ -57,17 +88,24 @@ class StfcModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         h = self.hparams
         params = self.model.parameters()
         if h.optimizer == "adam":
-            return torch.optim.Adam(params, lr=h.learning_rate, weight_decay=h.weight_decay)
-        if h.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=h.learning_rate, weight_decay=h.weight_decay)
-        if h.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=h.learning_rate, momentum=h.momentum,
-                                   weight_decay=h.weight_decay)
-        raise StemdlError(f"config key 'optimizer': unknown optimizer '{h.optimizer}'")
+            opt = torch.optim.Adam(params, lr=h.learning_rate, weight_decay=h.weight_decay)
+        elif h.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=h.learning_rate, weight_decay=h.weight_decay)
+        elif h.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=h.learning_rate, momentum=h.momentum,
+                                  weight_decay=h.weight_decay)
+        else:
+            raise StemdlError(f"config key 'optimizer': unknown optimizer '{h.optimizer}'")
+        if h.lr_schedule == "constant":
+            return opt
+        table = lr_factors(h.lr_schedule, h.total_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: float(table[min(step, len(table) - 1)]))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # -- training ------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:

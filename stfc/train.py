@@ -182,10 +182,13 @@ def time_inference(module: Any, loader: Any, device: Any, precision: str,
 
 
 def save_model_file(module: Any, path: Path) -> int:
-    """The trained weights (state_dict) written atomically; returns the size in bytes."""
+    """The trained weights with what rebuilds their network (`state_dict` and
+    `hyper_parameters`: depth, channels, classes, input normalization), written
+    atomically; returns the size in bytes."""
     import torch
 
-    write_atomic(path, lambda tmp: torch.save(module.model.state_dict(), tmp))
+    data = {"state_dict": module.model.state_dict(), "hyper_parameters": dict(module.hparams)}
+    write_atomic(path, lambda tmp: torch.save(data, tmp))
     return path.stat().st_size
 
 
@@ -263,7 +266,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     from pytorch_lightning.loggers import TensorBoardLogger
 
     from stemdl.stfc.callbacks import AtomicCheckpointIO, RecorderCallback
-    from stemdl.stfc.data import StemdlDataModule
+    from stemdl.stfc.data import StemdlDataModule, run_input_norm
     from stemdl.stfc.distributed import env_rank
     from stemdl.stfc.module import StfcModule
     from stemdl.stfc.speed import speed_callbacks
@@ -298,18 +301,24 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     recorder.init_start(org=config.organisation, division=config.division, status=config.status,
                         platform=config.platform or _platform.node())
 
+    # readers["train"] is already the run's training subset (open_run_splits)
+    norm = run_input_norm(config.input_norm, readers["train"], range(len(readers["train"])),
+                          config.seed, load_checkpoint(ckpt) if ckpt else None)
     dm = StemdlDataModule(
         readers, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
         num_workers=config.num_workers, seed=config.seed,
         pin_memory=layout.accelerator == "gpu", limit_train_batches=config.limit_train_batches,
+        input_norm=norm,
     )
+    world = layout.world_size
     module = StfcModule(
         resnet=config.resnet, optimizer=config.optimizer, learning_rate=config.learning_rate,
         weight_decay=config.weight_decay, momentum=config.momentum,
         in_channels=readers["train"].image_shape()[0], keep_predictions=config.save_predictions,
-        fingerprint=config.fingerprint(),
+        fingerprint=config.fingerprint(), loss=config.loss,
+        label_smoothing=config.label_smoothing, lr_schedule=config.lr_schedule,
+        total_steps=dm.steps_per_epoch(world) * config.epochs, input_norm=norm.as_dict(),
     )
-    world = layout.world_size
     recorder.hyperparameters({
         Keys.SEED: config.seed,
         Keys.GLOBAL_BATCH_SIZE: config.batch_size * world,
@@ -323,6 +332,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         Keys.RECIPE: "stfc",
         Keys.MODEL_NAME: f"resnet{config.resnet}",
         Keys.TARGET_F1: config.target_f1,
+        Keys.INPUT_NORM: norm.as_dict(),
     })
 
     predictions_dir = run_dir / "predictions" if config.save_predictions else None

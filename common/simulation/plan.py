@@ -126,7 +126,7 @@ def make_plan(
         if materials_per_group not in (None, 1):
             raise StemdlError(
                 f"--materials-per-group: preset '{preset}' uses the fixed crystal set "
-                "(one crystal per structure); use --preset demo or full for more"
+                "(one crystal per structure); use --preset demo, study or full for more"
             )
         per_group = 1
         names = [n for n in FIXED_NAMES if FIXED_SPACE_GROUPS[n] in groups]

@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "Re-running the same command continues a killed run. See docs/SIMULATION.md.",
     )
     parser.add_argument("out", metavar="OUT", help="output folder (created)")
-    parser.add_argument("--preset", default="tiny", help="tiny, demo or full (default: tiny)")
+    parser.add_argument("--preset", default="tiny", help="tiny, demo, study or full (default: tiny)")
     parser.add_argument(
         "--space-groups", metavar="LIST", help="e.g. 225,227 or 1-10,194 or all (default: preset's)"
     )

@@ -97,3 +97,25 @@ def test_demo_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     assert main(["demo", "--out", str(target), "--preset", "tiny"]) == 2
     err = capsys.readouterr().err
     assert "exists and is not a folder" in err and "Traceback" not in err
+
+
+def test_convergence_line_states_the_demo_goal_honestly():
+    from stemdl.demo import convergence_line
+
+    steady = [0.1, 0.4, 0.6, 0.72, 0.75, 0.78, 0.77, 0.79, 0.8]
+    assert "converged" in convergence_line("stfc", steady)
+    assert "NOT converged" not in convergence_line("stfc", steady)
+    noisy = [0.1, 0.4, 0.6, 0.72, 0.55, 0.78, 0.62, 0.79, 0.8]  # swings of 0.16
+    assert "NOT converged" in convergence_line("stfc", noisy)
+    low = [0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.56, 0.57, 0.58]  # steady but below 0.7
+    assert "NOT converged" in convergence_line("ornl", low)
+    assert "too few" in convergence_line("ornl", [0.9])
+
+
+def test_demo_recipe_is_an_open_division_shrink_with_a_decaying_rate():
+    size = SIZES["demo"]
+    assert size.lr_schedule == "cosine" and 0 < size.label_smoothing < 1
+    for impl in ("stfc", "ornl"):
+        assert size.is_shrunk(impl)
+        notes = size.shrink_notes(impl)
+        assert "constant -> cosine learning rate" in notes and "128 px -> 64 px images" in notes

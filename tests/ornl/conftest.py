@@ -13,7 +13,7 @@ from tests.ornl.memreader import MemoryReader
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TINY = ["resnet=18", "batch_size=8", "warmup_epochs=1", "deterministic=true",
-        "random_erasing_p=0.5", "num_workers=1"]
+        "random_erasing_p=0.5", "num_workers=1", "input_norm=standardize"]
 
 
 def write_npz_split(folder: Path, reader: MemoryReader) -> Path:

@@ -20,10 +20,12 @@ def test_no_material_in_two_splits_on_disk(tiny_samples):
 
 def test_demo_plan_splits_each_group_80_10_10():
     plan = make_plan("demo", seed=3)
-    assert len(plan.materials) == 100
+    assert len(plan.materials) == 500
     for group in plan.space_groups:
         counts = Counter(m.split for m in plan.materials if m.space_group == group)
-        assert counts == {"train": 8, "dev": 1, "test": 1}
+        assert counts == {"train": 40, "dev": 5, "test": 5}
+    # at least 100 validation stacks of held-out materials (2 energies each)
+    assert sum(m.split == "dev" for m in plan.materials) * len(plan.energies_kev) >= 100
 
 
 def test_material_is_a_function_of_seed_group_and_member():

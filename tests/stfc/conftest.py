@@ -47,7 +47,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TINY = ["resnet=18", "division=open", "batch_size=8", "num_workers=0", "progress=false",
-        "deterministic=true"]
+        "deterministic=true", "input_norm=standardize"]  # exercises the statistics path
 
 
 def run_module(args: list[str], env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:

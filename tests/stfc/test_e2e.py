@@ -90,7 +90,11 @@ def test_evaluate_command_matches_training(e2e_run: Path, tiny_data: Path, capsy
     result = RunResult.read(e2e_run)
     out = evaluate(e2e_run / "checkpoints" / "last.ckpt", tiny_data, "val", batch_size=5, workers=0)
     assert out["samples"] == 21 and out["model"] == "resnet18"
-    assert out["macro_f1"] == pytest.approx(result.epochs[-1].val_macro_f1)
+    assert out["input_norm"] == "standardize"  # the statistics training recorded
+    assert abs(out["macro_f1"] - result.epochs[-1].val_macro_f1) <= 1e-6
+    # the model file carries the same network and normalization: same F1
+    again = evaluate(e2e_run / "model.pt", tiny_data, "val", batch_size=7, workers=0)
+    assert abs(again["macro_f1"] - result.epochs[-1].val_macro_f1) <= 1e-6
     # the plain state_dict model file works too (depth recognised from its keys)
     assert main(["--checkpoint", str(e2e_run / "model.pt"), "--data", str(tiny_data / "testing"),
                  "--split", "test", "--workers", "1"]) == 0
@@ -132,3 +136,41 @@ def test_log_passes_stemdl_compliance(e2e_run: Path) -> None:
 
     verdict = check_log(e2e_run / "mlperf.log")
     assert verdict.passed, verdict.reasons
+
+
+def test_input_normalization_is_logged_and_kept_in_the_checkpoint(e2e_run: Path) -> None:
+    import json
+
+    import torch
+
+    result = RunResult.read(e2e_run)
+    norm = result.input_norm
+    assert norm["mode"] == "standardize" and len(norm["mean"]) == 3 and norm["samples"] == 48
+    assert all(s > 1.0 for s in norm["std"])  # 0..255 data: a real spread, not the identity
+    events = [json.loads(line.split(":::MLLOG ", 1)[1])
+              for line in (e2e_run / "mlperf.log").read_text().splitlines() if ":::MLLOG" in line]
+    logged = [e["value"] for e in events if e["key"] == "stemdl_input_norm"]
+    assert logged == [norm]
+    ckpt = torch.load(e2e_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    hp = ckpt["hyper_parameters"]
+    assert hp["input_norm"] == norm and hp["resnet"] == 18 and hp["in_channels"] == 3
+
+
+def test_mse_loss_is_upstreams_and_open_division(tiny_data: Path, tmp_path: Path) -> None:
+    import torch
+
+    from stemdl.stfc.config import load_stfc_config
+    from stemdl.stfc.module import make_loss
+    from stemdl.stfc.train import train
+    from tests.stfc.conftest import TINY
+
+    logits = torch.randn(4, 231)
+    labels = torch.tensor([1, 5, 230, 12])
+    want = ((logits - torch.nn.functional.one_hot(labels, 231).float()) ** 2).mean()
+    assert torch.allclose(make_loss("mse", 231)(logits, labels), want)
+    assert load_stfc_config(None, ["loss=mse"]).division == "open"  # not the recipe
+    config = load_stfc_config(None, [f"data_dir={tiny_data}", f"run_dir={tmp_path / 'mse'}", *TINY,
+                                     "loss=mse", "epochs=1", "tensorboard=false"])
+    result = train(config).result
+    assert result.config["loss"] == "mse" and len(result.epochs) == 1
+    assert result.epochs[0].train_loss > 0 and result.input_norm["mode"] == "standardize"
