@@ -80,6 +80,10 @@ def test_ornl_run_sh_command_line_verbatim(tmp_path: Path) -> None:
     result = json.loads((run_dir / "results.json").read_text())
     assert result["config"]["resnet"] == 50 and result["config"]["epochs"] == 10
     assert len(result["epochs"]) == 10
+    # a fresh process: TensorFlow's pools take the resolved num_threads (stemdl.ornl.threads)
+    threads = result["config"]["num_threads"]
+    assert threads >= 1 and result["hardware"]["intra_op_threads"] == threads
+    assert result["hardware"]["inter_op_threads"] == min(2, threads)
     log = (run_dir / "mlperf.log").read_text()
     assert '"key": "run_stop"' in log
     assert '"key": "accelerators_per_node", "value": 0' in log  # a CPU run

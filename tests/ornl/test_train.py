@@ -56,7 +56,10 @@ def test_run_folder_is_complete(straight_run):
     assert (result.framework, result.framework_version) == ("tensorflow", result.frameworks["tensorflow"])
     assert (result.device, result.device_count, result.precision) == ("cpu", 1, "32")
     assert result.config["num_threads"] >= 1  # resolved from the cores and loaders
-    assert result.hardware["intra_op_threads"] >= 1 and result.hardware["inter_op_threads"] >= 1
+    # the pool sizes TensorFlow reports (0: its own default, when an earlier test of this
+    # process started it); that they follow num_threads is checked in a fresh process in
+    # tests/test_upstream.py
+    assert {"intra_op_threads", "inter_op_threads"} <= set(result.hardware)
     assert result.status in ("success", "aborted") and result.run_time_s > 0
     assert result.train_samples == 48 and result.eval_samples == 24 and result.global_batch_size == 8
     assert (straight_run / "checkpoints" / "ckpt-2.index").exists()
