@@ -1,7 +1,7 @@
 """Worker processes that never outlive their command.
 
-`ordered_map` runs a function over items in a pool of spawned processes and yields the
-results in order. If anything stops the parent (an error, Ctrl-C, SIGTERM turned into
+`ordered_map` runs a function over items in a pool of worker processes and yields the
+results (in order, or as they finish). If anything stops the parent (an error, Ctrl-C, SIGTERM turned into
 `Terminated`), the pool is terminated before the exception goes on: no worker is left
 running (each can hold hundreds of MB) after the command has ended.
 """
@@ -25,8 +25,11 @@ R = TypeVar("R")
 THREAD_VARS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """func(item) for each item, in order, computed by `workers` spawned processes."""
+def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int, *,
+                ordered: bool = True, start_method: str = "spawn") -> Iterator[R]:
+    """func(item) for each item, computed by `workers` processes; in the items' order, or
+    (ordered=False) as they finish. "spawn" by default (libraries with threads, such as
+    abTEM's FFTW, are not fork-safe); "fork" starts faster for plain numpy/h5py work."""
     items = list(items)
     if workers <= 1 or len(items) <= 1:
         for item in items:
@@ -34,10 +37,10 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int) -> Ite
         return
     for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(start_method)
     pool = context.Pool(processes=min(workers, len(items)), initializer=ignore_interrupts)
     try:
-        yield from pool.imap(func, items)
+        yield from (pool.imap if ordered else pool.imap_unordered)(func, items)
         pool.close()
     except BaseException:
         pool.terminate()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import zipfile
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +44,15 @@ from stemdl.common.data.raw import (
 )
 from stemdl.common.data.transform import transform_stack
 from stemdl.common.errors import DataError, StemdlError
+from stemdl.common.lock import LOCK_PREFIX, locked_folder
 from stemdl.common.progress import progress as progress_bar
+from stemdl.common.workers import ordered_map
 from stemdl.common.workload import INPUT_IMAGE_SIZE
 
 FORMATS = ("npz", "packed")
 PART_SAMPLES = 512  # samples per task (and per packed part file); fixed => stable names
+PARAMS_FILE = "stemdl-preprocess.json"  # the parameters the outputs in OUT were made with
+TRANSFORM_VERSION = 1  # bump when the transform's output changes beyond 1e-4
 WRITE_ROWS = 64  # packed rows buffered per HDF5 write (64 x 3 x 128 x 128 float32: 12.6 MB)
 MAX_EXAMPLES = 3  # sample names shown per skip reason in the summary
 
@@ -113,6 +118,7 @@ def plan(raw: Path, out: Path, fmt: str, size: int) -> tuple[list[Task], list[st
     tasks: list[Task] = []
     bad_files: list[str] = []
     for _canon, (disk, files) in raw_split_files(raw).items():
+        seen: dict[tuple[str, str], Path] = {}  # (rank tag, group) -> the file that has it
         for src in files:
             try:
                 with open_h5(src) as handle:
@@ -122,6 +128,13 @@ def plan(raw: Path, out: Path, fmt: str, size: int) -> tuple[list[Task], list[st
                 continue
             match = RAW_FILE_RE.match(src.name)
             rank_tag = (match["rank"] if match and match["rank"] else "0")
+            for name in names:
+                other = seen.setdefault((rank_tag, name), src)
+                if other != src:
+                    raise DataError(
+                        f"{other.name} and {src.name} both hold sample {name} of rank {rank_tag}: "
+                        "their outputs would collide; move one of the files out of the folder"
+                    )
             for part, start in enumerate(range(0, len(names), PART_SAMPLES)):
                 chunk = tuple(names[start : start + PART_SAMPLES])
                 tasks.append(Task(src, out / disk, rank_tag, part, chunk, fmt, size))
@@ -133,6 +146,14 @@ def npz_name(task: Task, group: str) -> str:
     match = GROUP_RE.match(group)
     tag = f"{match['material']}_{match['energy']}" if match else re.sub(r"[^\w.-]", "_", group)
     return f"sample-{task.rank_tag}-{tag}.npz"
+
+
+def _complete_npz(path: Path) -> bool:
+    """An npz output that a rerun may keep: non-empty and a whole zip archive."""
+    try:
+        return path.stat().st_size > 0 and zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def _save_npz(path: Path, data: np.ndarray, label: int, material: str) -> None:
@@ -182,7 +203,7 @@ def run_task(task: Task) -> Summary:
     if task.fmt == "npz":
         todo = []
         for name in task.names:
-            if (task.split_dir / npz_name(task, name)).exists():
+            if _complete_npz(task.split_dir / npz_name(task, name)):
                 summary.skipped_existing += 1
             else:
                 todo.append(name)
@@ -251,6 +272,47 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, mapped, summary: Summa
 
 
 # --- the run ------------------------------------------------------------------
+def run_params(raw: Path, fmt: str, size: int) -> dict:
+    """What the outputs depend on: a rerun into the same OUT may reuse only outputs made
+    with these same values."""
+    return {"source": str(raw.resolve()), "format": fmt, "size": size,
+            "transform_version": TRANSFORM_VERSION}
+
+
+def _ours(out: Path, raw: Path) -> list[Path]:
+    """The entries of OUT that preprocessing writes (split folders, manifests)."""
+    splits = {disk for disk, _ in raw_split_files(raw).values()}
+    return [p for p in out.iterdir()
+            if p.name in splits or p.name in (PARAMS_FILE, PACKED_MANIFEST)]
+
+
+def check_params(out: Path, raw: Path, params: dict, overwrite: bool) -> None:
+    """Refuse to mix outputs made with other parameters (or of unknown origin) into OUT;
+    with `overwrite`, remove them first."""
+    path = out / PARAMS_FILE
+    others = [p for p in out.iterdir() if not p.name.startswith(LOCK_PREFIX)]
+    if not others:
+        return
+    try:
+        old = json.loads(path.read_text())
+    except FileNotFoundError:
+        old = None
+    except (OSError, ValueError):
+        old = {"unreadable": str(path)}
+    if old == params:
+        return
+    if overwrite:
+        for entry in _ours(out, raw):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        return
+    if old is None:
+        what = f"files not made by `stemdl preprocess` ({', '.join(sorted(p.name for p in others)[:3])})"
+    else:
+        diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in params.items() if old.get(k) != v]
+        what = "outputs made with " + ", ".join(diff or ["other parameters"])
+    raise StemdlError(f"{out}: holds {what}; use --overwrite to replace them, or a new OUT")
+
+
 def preprocess(
     raw: str | Path,
     out: str | Path,
@@ -260,13 +322,15 @@ def preprocess(
     rank: int = 0,
     world: int = 1,
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> Summary:
     """Preprocess this rank's share of a raw folder into ``out``; returns the summary.
 
     Bad samples are skipped and counted; unreadable input files are listed in
     ``summary.bad_files`` (the command turns them into exit code 2 after the summary).
+    OUT is locked for this rank while it is written; a rerun reuses only outputs made with
+    the same parameters.
     """
-
     raw, out = Path(raw), Path(out)
     if fmt not in FORMATS:
         raise StemdlError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
@@ -277,28 +341,35 @@ def preprocess(
     if layout != RAW:
         raise DataError(f"{raw}: is a {layout} folder; preprocess needs a raw folder "
                         "of batch_<split>_<rank>.h5 files")
+    if out.exists() and not out.is_dir():
+        raise StemdlError(f"{out}: exists and is not a folder")
     if out.resolve() == raw.resolve():
         raise StemdlError(f"{out}: the output folder must differ from the input folder")
+    if overwrite and world > 1:
+        raise StemdlError("--overwrite with several ranks would delete the other ranks' "
+                          "outputs: empty OUT once, then start the ranks")
     tasks, bad_files = plan(raw, out, fmt, size)
-    mine = tasks[rank::world]
-    summary = Summary(bad_files=bad_files)
-    out.mkdir(parents=True, exist_ok=True)
-    if fmt == "packed":
-        path = out / PACKED_MANIFEST
-        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(manifest(size), indent=1)))
+    params = run_params(raw, fmt, size)
+    with locked_folder(out, "stemdl preprocess", rank, world):
+        check_params(out, raw, params, overwrite)
+        write_atomic(out / PARAMS_FILE, lambda tmp: tmp.write_text(json.dumps(params, indent=1)))
+        if fmt == "packed":
+            write_atomic(out / PACKED_MANIFEST,
+                         lambda tmp: tmp.write_text(json.dumps(manifest(size), indent=1)))
+        summary = _run_tasks(tasks[rank::world], workers, progress)
+    summary.bad_files[:0] = bad_files
+    return summary
+
+
+def _run_tasks(mine: list[Task], workers: int, progress: bool | None) -> Summary:
+    """Every task of this rank, in `workers` processes (stopped with the command)."""
+    summary = Summary()
     bar = progress_bar(sum(len(t.names) for t in mine), "preprocess", "sample",
                        enabled=False if progress is False else None)
     try:
-        if workers == 1 or len(mine) <= 1:
-            for task in mine:
-                summary.merge(run_task(task))
-                bar.update(len(task.names))
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(mine))) as pool:
-                futures = {pool.submit(run_task, t): t for t in mine}
-                for future in as_completed(futures):
-                    summary.merge(future.result())
-                    bar.update(len(futures[future].names))
+        for done in ordered_map(run_task, mine, workers, ordered=False, start_method="fork"):
+            summary.merge(done)
+            bar.update(done.samples)
     finally:
         bar.close()
     return summary

@@ -12,14 +12,18 @@ resize to SIZE x SIZE (an exact block mean when the raw size is a multiple of SI
 4x4 for 512 -> 128). Zero or negative intensities map to 0.
 
 Split folder names are carried over (batch_dev_* -> OUT/dev/). Outputs are written
-atomically (temp file + rename) and a re-run skips finished outputs, so an interrupted
-run can simply be started again.
+atomically (temp file, fsync, rename) and a re-run skips finished outputs, so an
+interrupted run can simply be started again; OUT records the parameters its outputs were
+made with (stemdl-preprocess.json), and a re-run with other parameters (another --size or
+--format) is refused unless --overwrite replaces them. Two copies of one rank never write
+OUT together (a lock names the holder).
 
 Bad samples (no cbed_stack, no or invalid space_group, label outside 1..230, NaN/Inf,
 wrong shape) are skipped, counted and listed in the summary; they never reach the
 output. Exit code: 0 when every input file could be read (even if samples were
 skipped); 2 when an input file is unreadable (the others are still processed and the
-summary printed first) or for usage errors.
+summary printed first), when no sample at all could be written (e.g. --size larger than
+the patterns), or for usage errors.
 """
 
 EPILOG = """\
@@ -48,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="this rank (default: launcher environment, else 0)")
     parser.add_argument("--world", type=int, default=None,
                         help="number of ranks (default: launcher environment, else 1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs in OUT made with other parameters (one rank only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -63,12 +69,16 @@ def run(args: argparse.Namespace) -> int:
     rank, world = resolve_rank(args.rank, args.world)
     summary = preprocess(args.raw, args.out, fmt=args.format, size=args.size,
                          workers=args.workers, rank=rank, world=world,
-                         progress=False if args.no_progress else None)
+                         progress=False if args.no_progress else None, overwrite=args.overwrite)
     where = f" (rank {rank} of {world})" if world > 1 else ""
     print(f"preprocess {args.raw} -> {args.out} [{args.format}, {args.size} px]{where}")
     for line in summary.lines():
         print(line)
     sys.stdout.flush()
+    skipped = sum(summary.skipped_bad.values())
+    if summary.samples and not summary.written and not summary.skipped_existing and skipped:
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(summary.skipped_bad.items()))
+        raise DataError(f"{args.raw}: no sample written, all {skipped} were skipped ({reasons})")
     if summary.bad_files:
         first = summary.bad_files[0]
         more = f" (and {len(summary.bad_files) - 1} more, see the summary)" if len(

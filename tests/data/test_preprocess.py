@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -64,7 +66,8 @@ def test_failed_npz_write_leaves_no_output(raw, tmp_path, monkeypatch):
     monkeypatch.setattr(pp.np, "savez", dying_savez)
     with pytest.raises(KeyboardInterrupt):
         pp.preprocess(raw.root, out, size=8, progress=False)
-    assert _files(out) == ["dev/sample-0-6_0.npz", "dev/sample-0-6_1.npz"]  # no tmp, no half
+    assert _files(out) == ["dev/sample-0-6_0.npz", "dev/sample-0-6_1.npz",
+                           "stemdl-preprocess.json"]  # no tmp, no half, no lock
 
 
 def test_failed_packed_write_leaves_no_part(raw, tmp_path, monkeypatch):
@@ -82,7 +85,8 @@ def test_failed_packed_write_leaves_no_part(raw, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pp.preprocess(raw.root, out, fmt="packed", size=8, progress=False)
     assert _files(out) == ["dev/part-batch_dev_0-0000.h5", "stemdl-packed.json",
-                           "test/part-batch_test_0-0000.h5"]  # no train part, no tmp
+                           "stemdl-preprocess.json",
+                           "test/part-batch_test_0-0000.h5"]  # no train part, no tmp, no lock
 
 
 def test_workers_and_ranks_give_the_same_output(raw, tmp_path, monkeypatch):
@@ -96,7 +100,9 @@ def test_workers_and_ranks_give_the_same_output(raw, tmp_path, monkeypatch):
                for r in range(3)]
     assert sum(written) == 20 and min(written) > 0
     assert _files(one) == _files(two) == _files(ranks)
-    for name in _files(one):
+    params = [(d / pp.PARAMS_FILE).read_text() for d in (one, two, ranks)]
+    assert json.loads(params[0])["size"] == 8 and params[0] == params[1] == params[2]
+    for name in (n for n in _files(one) if n.endswith(".npz")):
         a, b = np.load(one / name), np.load(ranks / name)
         np.testing.assert_array_equal(a["data"], b["data"])
         assert a["label"].tolist() == b["label"].tolist()
