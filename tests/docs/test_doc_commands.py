@@ -48,7 +48,12 @@ PATHS = {
     "stemdlConfig.yaml": "{repo}/configs/stfc/stemdlConfig.yaml",
     "RUN": "run_a", "RUN_DIR": "run_a", "RUN_DIR...": "run_b", "MORE_LOGS_OR_RUN_DIRS...": "run_b",
     "demo-out/runs/stfc": "run_a", "demo-out/runs/ornl": "run_b",
+    "/scratch/study/raw": "raw", "/scratch/study/data": "packed",
+    "runs/stfc-study": "run_a", "runs/ornl-study": "run_b",
 }
+# a training command's own output folder is a new folder (the runs above are read by the
+# compare/evaluate lines): `run_dir=X` and `--run-dir X` of `stemdl train` map to cwd/X
+RUN_DIR_FLAGS = ("--run-dir", "--log-dir")
 # whole words replaced by several: `RUN...` (some runs); `...` in an ORNL line (the data
 # options the line leaves out); `k=v` (an override)
 WORDS = {"RUN...": ["{run_a}", "{run_b}"], "...": ["--data-dir", "{npz}"], "k=v": ["data_dir={npz}"]}
@@ -230,10 +235,14 @@ def map_argv(cmd: DocCommand, w: Workspace, cwd: Path) -> list[str]:
     def target(name: str) -> str:
         return str(fields[name]) if name in fields else name.format(**fields)
 
-    def one(word: str) -> str:
+    training = "train" in cmd.argv[:3] and "--resume" not in cmd.argv  # a resume reads a run
+
+    def one(word: str, output: bool = False) -> str:
+        if output and training and "$" not in word and "{" not in word:
+            return str(cwd / word)
         key, eq, value = word.partition("=")
         if eq and re.fullmatch(r"[a-z_]+", key):
-            return f"{key}={one(value)}"
+            return f"{key}={one(value, output=key == 'run_dir')}"
         word = re.sub(r"\$\{?(\w+)\}?", lambda m: ENV.get(m.group(1), m.group(0)), word)
         word = word.format(**fields) if "{" in word else word
         for name in sorted(PATHS, key=len, reverse=True):
@@ -243,11 +252,11 @@ def map_argv(cmd: DocCommand, w: Workspace, cwd: Path) -> list[str]:
         return word
 
     argv: list[str] = []
-    for word in cmd.argv:
+    for i, word in enumerate(cmd.argv):
         if word in WORDS:
             argv.extend(one(x.format(**fields)) for x in WORDS[word])
         else:
-            argv.append(one(word))
+            argv.append(one(word, output=i > 0 and cmd.argv[i - 1] in RUN_DIR_FLAGS))
     return argv
 
 
