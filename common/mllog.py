@@ -58,6 +58,7 @@ class Keys:
     MODEL_NAME = "stemdl_model"  # e.g. "resnet50"
     TARGET_F1 = "stemdl_target_f1"
     INPUT_NORM = "stemdl_input_norm"  # {mode, mean, std, samples}: what the network is fed
+    WORLD_SIZE = "stemdl_world_size"  # processes (data-parallel replicas) that trained together
     # metrics (logged with metadata epoch_num)
     EVAL_ACCURACY = C.EVAL_ACCURACY  # top-1 on the validation set
     EVAL_F1 = "eval_macro_f1"  # macro F1 of the whole validation set: the primary metric

@@ -95,8 +95,11 @@ def mllog_summary(path: Path) -> dict:
     epochs = [e.get("metadata", {}).get("epoch_num") for e in events if e["key"] == "epoch_start"]
     stops = [e.get("metadata", {}).get("status") for e in events if e["key"] == "run_stop"]
     nodes, per_node = first.get("number_of_nodes"), first.get("accelerators_per_node")
+    ranks = first.get("stemdl_world_size")  # a CPU run logs 0 accelerators: ranks are logged apart
+    if not isinstance(ranks, int) and isinstance(nodes, int) and isinstance(per_node, int):
+        ranks = nodes * per_node
     return {
-        "ranks": nodes * per_node if isinstance(nodes, int) and isinstance(per_node, int) else None,
+        "ranks": ranks,
         "number_of_nodes": nodes,
         "accelerators_per_node": per_node,
         "global_batch_size": first.get("global_batch_size"),

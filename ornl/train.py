@@ -326,6 +326,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         Keys.OPT_LR_WARMUP_EPOCHS: cfg.warmup_epochs,
         Keys.NUMBER_OF_NODES: info.num_workers,
         Keys.ACCELERATORS_PER_NODE: info.local_replicas if on_gpu else 0,  # 0: a CPU run
+        Keys.WORLD_SIZE: info.replicas,  # the ranks, also on CPU where no accelerator is logged
         Keys.RECIPE: "ornl",
         Keys.MODEL_NAME: f"resnet{cfg.resnet}",
         Keys.TARGET_F1: cfg.target_f1,

@@ -329,6 +329,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         Keys.OPT_WEIGHT_DECAY: config.weight_decay,
         Keys.NUMBER_OF_NODES: layout.nodes,
         Keys.ACCELERATORS_PER_NODE: accelerators_logged(config, layout),
+        Keys.WORLD_SIZE: world,  # the ranks, also on CPU where no accelerator is logged
         Keys.RECIPE: "stfc",
         Keys.MODEL_NAME: f"resnet{config.resnet}",
         Keys.TARGET_F1: config.target_f1,

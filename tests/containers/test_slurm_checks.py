@@ -81,3 +81,11 @@ def test_mllog_summary_counts_ranks_epochs_and_duplicates(checks, tmp_path):
     assert got["ranks"] == 2 and got["eval_samples"] == 3 and got["run_starts"] == 1
     assert got["epochs"] == [1, 2, 2] and got["duplicated_epochs"] == [2]
     assert got["last_eval_macro_f1"] == pytest.approx(0.2) and got["run_stops"] == ["aborted"]
+
+
+def test_ranks_of_a_cpu_run_come_from_the_world_size(checks, tmp_path):
+    # a CPU run logs 0 accelerators per node; its ranks are the logged world size
+    lines = [mllog("number_of_nodes", 1), mllog("accelerators_per_node", 0),
+             mllog("stemdl_world_size", 2), mllog("run_start"), mllog("run_stop", status="aborted")]
+    (tmp_path / "mlperf.log").write_text("\n".join(lines) + "\n")
+    assert checks.mllog_summary(tmp_path / "mlperf.log")["ranks"] == 2

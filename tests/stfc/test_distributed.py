@@ -42,6 +42,7 @@ def test_ddp_two_processes_f1_equals_gathered(packed_fixture: Path, tmp_path: Pa
     log = (run_dir / "mlperf.log").read_text()
     assert log.count('"key": "run_start"') == 1  # rank 0 only: no duplicated lines
     assert '"key": "number_of_nodes", "value": 1' in log
+    assert '"key": "stemdl_world_size", "value": 2' in log  # 2 ranks, though 0 accelerators
 
 
 def test_resume_after_kill_gives_same_result(tiny_data: Path, e2e_run: Path, tmp_path: Path) -> None:
