@@ -14,9 +14,10 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
-from stemdl.common.signals import ignore_interrupts
+from stemdl.common.signals import ignore_interrupts, signals_deferred
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,16 +38,29 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int, *,
         return
     for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
-    context = multiprocessing.get_context(start_method)
-    pool = context.Pool(processes=min(workers, len(items)), initializer=ignore_interrupts)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(items)),
+                               mp_context=multiprocessing.get_context(start_method),
+                               initializer=ignore_interrupts)
     try:
-        yield from (pool.imap if ordered else pool.imap_unordered)(func, items)
-        pool.close()
+        futures = [pool.submit(func, item) for item in items]
+        for future in futures if ordered else as_completed(futures):
+            yield future.result()
     except BaseException:
-        pool.terminate()
+        # multiprocessing.Pool.terminate() can deadlock on a queue lock held by an idle
+        # worker; killing the workers of a ProcessPoolExecutor cannot (it sees them die)
+        with signals_deferred():  # a second signal must not cut this short
+            _kill_workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
         raise
-    finally:
-        pool.join()
+    pool.shutdown(wait=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM every worker of `pool` now (the executor has no public call for it before
+    Python 3.14's terminate_workers)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
 
 
 def stop_child(proc: subprocess.Popen, grace_s: float = 30.0) -> int:
