@@ -19,6 +19,7 @@ from stemdl.cli import main
 from stemdl.common.data.splits import open_split
 from stemdl.common.lock import locked_folder
 from tests.data.fixtures import write_raw_folder
+from tests.faults.procs import alive, descendants
 
 
 def _error(capsys) -> str:
@@ -111,17 +112,6 @@ SLOW_PREPROCESS = textwrap.dedent("""
 """)
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(c) for c in path.read_text().split()] if path.exists() else []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_sigterm_stops_preprocess_workers(tmp_path):
@@ -133,12 +123,12 @@ def test_sigterm_stops_preprocess_workers(tmp_path):
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while time.monotonic() < deadline and len(workers) < 2:
-        workers = [c for c in _children(proc.pid) if _alive(c)]
+        workers = descendants(proc.pid)
         time.sleep(0.1)
     assert len(workers) >= 2, "the worker pool never started"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "stopped by SIGTERM" in err and "Traceback" not in err
     time.sleep(0.5)
-    assert not [w for w in workers if _alive(w)]
+    assert not [w for w in workers if alive(w)]
     assert not list((tmp_path / "out").glob(".stemdl-lock*"))

@@ -6,25 +6,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from stemdl.cli import main
 from stemdl.common.lock import locked_folder
+from tests.faults.procs import alive, descendants
 
 SMALL_ARGS = ["--space-groups", "225,227", "--energies", "1", "--size", "32"]
 
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(c) for c in path.read_text().split()] if path.exists() else []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def test_second_simulate_on_the_same_folder_is_refused(tmp_path, capsys):
@@ -46,7 +34,7 @@ def test_sigterm_stops_the_workers_and_exits_143(tmp_path):
     deadline = time.monotonic() + 120
     workers: list[int] = []
     while time.monotonic() < deadline and len(workers) < 2:
-        workers = [c for c in _children(proc.pid) if _alive(c)]
+        workers = descendants(proc.pid)
         time.sleep(0.2)
     assert len(workers) >= 2, "the worker pool never started"
     time.sleep(1.0)
@@ -55,5 +43,5 @@ def test_sigterm_stops_the_workers_and_exits_143(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM" in err and "Traceback" not in err
     time.sleep(0.5)
-    assert not [w for w in workers if _alive(w)], "worker processes outlived the command"
+    assert not [w for w in workers if alive(w)], "worker processes outlived the command"
     assert not (out / ".stemdl-lock").exists()  # the lock went with it
