@@ -13,6 +13,7 @@ sample once: O(N) overall.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -37,8 +38,8 @@ from stemdl.common.data.raw import (
     GROUP_RE,
     STACK,
     SampleProblem,
-    map_file,
     open_h5,
+    open_raw_fd,
     read_sample,
     sample_names,
 )
@@ -165,16 +166,14 @@ def _save_npz(path: Path, data: np.ndarray, label: int, material: str) -> None:
     write_atomic(path, write)
 
 
-def _samples(task: Task, handle: h5py.File, mapped, summary: Summary, names):
+def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, names):
     """Yield (name, GroupInfo, transformed stack) of the good samples; count the bad ones."""
-    work: np.ndarray | None = None
     buf: np.ndarray | None = None
     for name in names:
         where = f"{task.src.name}:{name}"
         try:
-            info, stack = read_sample(handle, name, mapped, buf)
-            if stack.flags.writeable:  # read into buf (not a view of the mapped file)
-                buf = stack
+            info, stack = read_sample(handle, name, fd, buf)
+            buf = stack  # reused for the next sample
             if info.shape[1] < task.size or info.shape[2] < task.size:
                 raise SampleProblem("too_small", f"{STACK} {info.shape} smaller than {task.size}")
         except SampleProblem as err:
@@ -183,9 +182,7 @@ def _samples(task: Task, handle: h5py.File, mapped, summary: Summary, names):
         except (OSError, KeyError, ValueError, RuntimeError) as err:
             summary.bad("read_error", f"{where} ({type(err).__name__})")
             continue
-        if work is None or work.shape != stack.shape:
-            work = np.empty(stack.shape, np.float32)
-        yield name, info, transform_stack(stack, task.size, work)
+        yield name, info, transform_stack(stack, task.size, work=stack)  # buf: ours to overwrite
 
 
 def run_task(task: Task) -> Summary:
@@ -215,34 +212,27 @@ def run_task(task: Task) -> Summary:
         summary.bad_files.append(str(err))
         return summary
     try:
-        mapped = map_file(task.src)  # contiguous float32 stacks are used in place
+        fd = open_raw_fd(task.src)  # contiguous float32 stacks: one pread each
     except OSError:
-        mapped = None  # read through HDF5 instead
+        fd = None  # read through HDF5 instead
     try:
         with handle:
             if task.fmt == "npz":
-                for name, info, data in _samples(task, handle, mapped, summary, todo):
+                for name, info, data in _samples(task, handle, fd, summary, todo):
                     _save_npz(task.split_dir / npz_name(task, name), data, info.label,
                               info.material)
                     summary.written += 1
             else:
                 write_atomic(task.part_path,
-                             lambda tmp: _write_part(tmp, task, handle, mapped, summary))
+                             lambda tmp: _write_part(tmp, task, handle, fd, summary))
     finally:
-        _unmap(mapped)
+        if fd is not None:
+            os.close(fd)
     return summary
 
 
-def _unmap(mapped) -> None:
-    """Close a mapping; one still viewed (an interrupted sample loop) is left to the GC."""
-    if mapped is not None:
-        try:
-            mapped.close()
-        except BufferError:
-            pass
-
-
-def _write_part(tmp: Path, task: Task, handle: h5py.File, mapped, summary: Summary) -> None:
+def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,
+                summary: Summary) -> None:
     """One part file; images go to disk in blocks of WRITE_ROWS rows (one HDF5 write
     each, not one per sample)."""
     n, s = len(task.names), task.size
@@ -252,7 +242,7 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, mapped, summary: Summa
     with h5py.File(tmp, "w") as part:
         images = part.create_dataset("images", shape=(n, 3, s, s), dtype="<f4")  # contiguous
         row = 0
-        for _name, info, data in _samples(task, handle, mapped, summary, task.names):
+        for _name, info, data in _samples(task, handle, fd, summary, task.names):
             block[row % len(block)] = data
             row += 1
             if row % len(block) == 0:

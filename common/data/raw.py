@@ -7,7 +7,6 @@ the parent can be used in DataLoader / tf.data worker processes (forked or spawn
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 from dataclasses import dataclass
@@ -145,11 +144,12 @@ def read_stack(ds: h5py.Dataset, where: str, out: np.ndarray | None = None) -> n
 # --- the low-level read path (preprocessing) ---------------------------------------
 # h5py's high-level objects (File[name], Group.attrs, Dataset.read_direct) cost about
 # 1 ms per sample in Python; the same metadata through h5py's low-level API costs about a
-# tenth of that, and a contiguous little-endian float32 stack is used in place at its
-# file offset (as the packed reader memory-maps its images). Anything unusual (a
-# missing attribute, a chunked or compressed stack, another dtype) falls back to the
-# high-level path, which also produces the error messages: one definition of "valid".
-# (read_sample maps the file instead of preading: the stack is then used in place.)
+# tenth of that, and a contiguous little-endian float32 stack is read with one pread at
+# its file offset. Anything unusual (a missing attribute, a chunked or compressed stack,
+# another dtype) falls back to the high-level path, which also produces the error
+# messages: one definition of "valid". (pread, not a memory map: a fresh mapping's page
+# faults cost about twice a kernel copy of the same bytes, measured in
+# tests/benchmarks/test_bench_data.py.)
 def _attr(gid: h5py.h5g.GroupID, name: bytes) -> object:
     aid = h5py.h5a.open(gid, name)
     if aid.dtype.kind not in "iufS" or aid.shape not in ((), (1,)):
@@ -184,14 +184,15 @@ def _contiguous_f4_offset(dsid: h5py.h5d.DatasetID, nbytes: int) -> int | None:
     return dsid.get_offset()
 
 
-def read_sample(handle: h5py.File, name: str, mapped: mmap.mmap | None = None,
+def read_sample(handle: h5py.File, name: str, fd: int | None = None,
                 out: np.ndarray | None = None) -> tuple[GroupInfo, np.ndarray]:
-    """Metadata and float32 stack of one sample group.
+    """Metadata and float32 stack of one sample group, read into ``out`` (reused when
+    it fits, else a new array).
 
-    ``mapped``: the same file memory-mapped read-only (`map_file`). A contiguous
-    little-endian float32 stack is then returned as a read-only view of the mapping: no
-    copy at all (the page cache is the buffer). Otherwise the stack is read into ``out``
-    (reused when it fits). Raises SampleProblem as `check_group`/`read_stack` do.
+    ``fd``: a file descriptor of the same file opened read-only (`open_raw_fd`); a
+    contiguous little-endian float32 stack is then read with one pread at its offset.
+    Otherwise, or for any other storage, HDF5 reads it. Raises SampleProblem as
+    `check_group`/`read_stack` do.
     """
     try:
         info, dsid = _fast_info(handle, name)
@@ -199,29 +200,21 @@ def read_sample(handle: h5py.File, name: str, mapped: mmap.mmap | None = None,
         grp = handle.get(name)
         info = check_group(name, grp)
         return info, read_stack(grp[STACK], f"{Path(handle.filename).name}:{name}", out)
-    count = int(np.prod(info.shape))
-    offset = _contiguous_f4_offset(dsid, 4 * count) if mapped is not None else None
-    if offset is not None:
-        stack = np.frombuffer(mapped, dtype="<f4", count=count, offset=offset).reshape(info.shape)
-    else:
-        if out is None or out.shape != info.shape or out.dtype != np.float32:
-            out = np.empty(info.shape, dtype=np.float32)
+    if out is None or out.shape != info.shape or out.dtype != np.float32:
+        out = np.empty(info.shape, dtype=np.float32)
+    offset = _contiguous_f4_offset(dsid, out.nbytes) if fd is not None else None
+    if offset is None or os.preadv(fd, [out], offset) != out.nbytes:
         dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
-        stack = out
     # all finite <=> min and max finite (both propagate NaN): 2 reductions, no bool array
-    if not (np.isfinite(stack.max()) and np.isfinite(stack.min())):
+    if not (np.isfinite(out.max()) and np.isfinite(out.min())):
         raise SampleProblem("non_finite", f"{Path(handle.filename).name}:{name}: {STACK} "
                             "holds NaN or Inf values")
-    return info, stack
+    return info, out
 
 
-def map_file(path: Path) -> mmap.mmap | None:
-    """``path`` memory-mapped read-only for `read_sample` (None for an empty file)."""
-    with open(path, "rb") as fh:
-        try:
-            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # empty file
-            return None
+def open_raw_fd(path: Path) -> int:
+    """A read-only file descriptor of ``path`` for `read_sample` (the caller closes it)."""
+    return os.open(path, os.O_RDONLY)
 
 
 class RawReader:

@@ -142,7 +142,8 @@ def transform_stack(stack: np.ndarray, size: int, work: np.ndarray | None = None
     the log of the product), one log per product, sum the block, scale. The result
     matches the float64 reference within 1e-4 on the 0..255 scale (tests/data/
     test_transform.py) at about a third of the time. ``work``: an optional float32
-    scratch array of the stack's shape, reused across calls.
+    scratch array of the stack's shape, reused across calls; it may be the stack itself
+    (then overwritten: one array less to stream through the cache).
     """
     c, h, w = stack.shape
     if h % size == 0 and w % size == 0:

@@ -85,3 +85,14 @@ def test_area_resize_non_integer_factor(n_in, n_out):
 def test_constant_image_stays_constant():
     x = np.full((3, 9, 9), 42.0, np.float32)
     np.testing.assert_allclose(area_resize(x, 4), 42.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [None, np.nan])
+def test_stack_as_its_own_work_buffer_gives_the_same_result(bad):
+    rng = np.random.default_rng(6)
+    x = rng.random((3, 64, 64), dtype=np.float32) * np.float32(50)
+    x[1, 3, :5] = 0.0
+    if bad is not None:
+        x[2, 7, 7] = bad  # the NaN fallback re-reads the (already clipped) stack
+    expected = transform_stack(x.copy(), 16)
+    np.testing.assert_array_equal(transform_stack(x, 16, work=x), expected)
