@@ -56,6 +56,7 @@ class DemoSize:
     max_inference_batches: int | None = None  # STFC's inference timing loop cap
     lr_schedule: str = "constant"  # the recipes' (after ORNL's warm-up)
     label_smoothing: float = 0.0  # the recipes'
+    ornl_random_erasing_p: float | None = None  # None: the recipe's (0.8)
 
     def shrink_notes(self, impl: str) -> list[str]:
         """What differs from the closed recipe (empty: the recipe is unchanged)."""
@@ -73,24 +74,31 @@ class DemoSize:
             notes.append(f"{recipe.lr_schedule} -> {self.lr_schedule} learning rate")
         if self.label_smoothing != recipe.label_smoothing:
             notes.append(f"label smoothing {self.label_smoothing:g}")
+        if impl == "ornl" and self.erasing_p(impl) != recipe.random_erasing_p:
+            notes.append(f"random erasing p {recipe.random_erasing_p:g} -> {self.erasing_p(impl):g}")
         notes.append(f"{self.epochs} epoch{'s' * (self.epochs != 1)}")
         return notes
 
+    def erasing_p(self, impl: str) -> float | None:
+        """ORNL's random-erasing probability in this demo (None for STFC: no erasing)."""
+        if impl != "ornl":
+            return None
+        recipe_p = RECIPES["ornl"].random_erasing_p
+        return recipe_p if self.ornl_random_erasing_p is None else self.ornl_random_erasing_p
+
     def is_shrunk(self, impl: str) -> bool:
-        recipe = RECIPES[impl]
-        return (self.resnet != recipe.resnet or self.image_size != recipe.image_size
-                or self.batch_size != recipe.batch_size
-                or (impl == "ornl" and self.warmup_epochs != recipe.warmup_epochs)
-                or self.lr_schedule != recipe.lr_schedule
-                or self.label_smoothing != recipe.label_smoothing)
+        """Anything beyond the epoch count differs from the closed recipe."""
+        return len(self.shrink_notes(impl)) > 1
 
 
 SIZES: dict[str, DemoSize] = {
     # about 10 minutes on 2 quiet CPU cores, everything included: 800 training stacks of
-    # 64 px, a cosine-decayed learning rate and label smoothing, so that both runs' held-out
-    # F1 settles on a plateau (docs/DEMO.md)
+    # 64 px, a cosine-decayed learning rate and label smoothing, and ORNL's random erasing
+    # at p 0.4 instead of 0.8 (at 0.8 ORNL was still climbing in the last third of 16
+    # epochs), so that both runs' held-out F1 settles on a plateau (docs/DEMO.md)
     "demo": DemoSize("demo", "demo", image_size=64, resnet=18, epochs=16, warmup_epochs=1,
-                     max_inference_batches=8, lr_schedule="cosine", label_smoothing=0.1),
+                     max_inference_batches=8, lr_schedule="cosine", label_smoothing=0.1,
+                     ornl_random_erasing_p=0.4),
     # CI-sized: the whole pipeline in well under two minutes (tests/compare)
     "tiny": DemoSize("tiny", "tiny", image_size=32, resnet=18, epochs=1, warmup_epochs=1,
                      batch_size=4, max_inference_batches=2),
@@ -306,6 +314,7 @@ class Demo:
                 cfg["max_inference_batches"] = s.max_inference_batches
         else:
             cfg["warmup_epochs"] = s.warmup_epochs
+            cfg["random_erasing_p"] = s.erasing_p(impl)
         return cfg
 
     def run(self) -> DemoReport:

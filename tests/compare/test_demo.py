@@ -41,6 +41,11 @@ def test_shrunk_recipes_are_open_division_and_say_so(tmp_path):
         assert cfg["division"] == "open" and cfg["resnet"] == SIZES["demo"].resnet
         assert "ResNet-50 -> ResNet-18" in SIZES["demo"].shrink_notes(impl)
     assert demo.train_config("ornl")["warmup_epochs"] == SIZES["demo"].warmup_epochs
+    # ORNL's lighter random erasing is written to its config and named as a shrink
+    assert demo.train_config("ornl")["random_erasing_p"] == 0.4
+    assert "random_erasing_p" not in demo.train_config("stfc")
+    assert "random erasing p 0.8 -> 0.4" in SIZES["demo"].shrink_notes("ornl")
+    assert not any("erasing" in n for n in SIZES["demo"].shrink_notes("stfc"))
     with pytest.raises(StemdlError, match="unknown demo preset"):
         Demo(tmp_path, size="huge")
 
