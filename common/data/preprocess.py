@@ -1,7 +1,7 @@
 """Raw ORNL HDF5 -> NPZ-per-sample or packed: the documented transform, in parallel.
 
-The transform itself is `stemdl.common.data.transform.transform_stack`. NaN/Inf *inputs*
-are rejected before it (the sample is skipped and counted).
+The transform itself is `stemdl.common.data.transform.transform_stack` (strict): a
+sample with NaN/Inf *input* values is skipped and counted.
 
 Pipeline: the parent lists the sample names of every input file once (metadata only);
 the work is cut into tasks of up to PART_SAMPLES consecutive samples of one file (the
@@ -43,7 +43,7 @@ from stemdl.common.data.raw import (
     read_sample,
     sample_names,
 )
-from stemdl.common.data.transform import transform_stack
+from stemdl.common.data.transform import NonFiniteInput, transform_stack
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.lock import LOCK_PREFIX, locked_folder
 from stemdl.common.progress import progress as progress_bar
@@ -172,7 +172,7 @@ def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, na
     for name in names:
         where = f"{task.src.name}:{name}"
         try:
-            info, stack = read_sample(handle, name, fd, buf)
+            info, stack = read_sample(handle, name, fd, buf, check_finite=False)
             buf = stack  # reused for the next sample
             if info.shape[1] < task.size or info.shape[2] < task.size:
                 raise SampleProblem("too_small", f"{STACK} {info.shape} smaller than {task.size}")
@@ -182,7 +182,12 @@ def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, na
         except (OSError, KeyError, ValueError, RuntimeError) as err:
             summary.bad("read_error", f"{where} ({type(err).__name__})")
             continue
-        yield name, info, transform_stack(stack, task.size, work=stack)  # buf: ours to overwrite
+        try:
+            small = transform_stack(stack, task.size, strict=True)
+        except NonFiniteInput:
+            summary.bad("non_finite", where)
+            continue
+        yield name, info, small
 
 
 def run_task(task: Task) -> Summary:
@@ -353,7 +358,10 @@ def preprocess(
 
 def _run_tasks(mine: list[Task], workers: int, progress: bool | None) -> Summary:
     """Every task of this rank, in `workers` processes (stopped with the command)."""
+    from stemdl.common.data.kernels import warm_up  # numba: imported only when used
+
     summary = Summary()
+    warm_up()  # compile (or load) the transform's loop once, before the workers fork
     bar = progress_bar(sum(len(t.names) for t in mine), "preprocess", "sample",
                        enabled=False if progress is False else None)
     try:

@@ -185,14 +185,16 @@ def _contiguous_f4_offset(dsid: h5py.h5d.DatasetID, nbytes: int) -> int | None:
 
 
 def read_sample(handle: h5py.File, name: str, fd: int | None = None,
-                out: np.ndarray | None = None) -> tuple[GroupInfo, np.ndarray]:
+                out: np.ndarray | None = None, check_finite: bool = True,
+                ) -> tuple[GroupInfo, np.ndarray]:
     """Metadata and float32 stack of one sample group, read into ``out`` (reused when
     it fits, else a new array).
 
     ``fd``: a file descriptor of the same file opened read-only (`open_raw_fd`); a
     contiguous little-endian float32 stack is then read with one pread at its offset.
     Otherwise, or for any other storage, HDF5 reads it. Raises SampleProblem as
-    `check_group`/`read_stack` do.
+    `check_group`/`read_stack` do; ``check_finite=False`` leaves the NaN/Inf check of a
+    stack read here to the caller (preprocessing's transform makes it in its own pass).
     """
     try:
         info, dsid = _fast_info(handle, name)
@@ -206,7 +208,7 @@ def read_sample(handle: h5py.File, name: str, fd: int | None = None,
     if offset is None or os.preadv(fd, [out], offset) != out.nbytes:
         dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
     # all finite <=> min and max finite (both propagate NaN): 2 reductions, no bool array
-    if not (np.isfinite(out.max()) and np.isfinite(out.min())):
+    if check_finite and not (np.isfinite(out.max()) and np.isfinite(out.min())):
         raise SampleProblem("non_finite", f"{Path(handle.filename).name}:{name}: {STACK} "
                             "holds NaN or Inf values")
     return info, out

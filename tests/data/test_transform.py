@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemdl.common.data.transform import area_resize, log_scale, transform_stack
+from stemdl.common.data.kernels import clipped_row_products
+from stemdl.common.data.transform import (
+    _X_HI,
+    _X_LO,
+    NonFiniteInput,
+    area_resize,
+    log_scale,
+    transform_stack,
+)
 
 
 def reference(stack: np.ndarray, size: int) -> np.ndarray:
@@ -57,13 +65,6 @@ def test_nan_input_counts_as_no_intensity():
     assert got[0, 0, 0] == 0.0
 
 
-def test_work_buffer_is_reused_and_does_not_change_the_result():
-    rng = np.random.default_rng(5)
-    x = rng.random((3, 64, 64), dtype=np.float32) * np.float32(50)
-    work = np.empty_like(x)
-    np.testing.assert_array_equal(transform_stack(x, 16, work), transform_stack(x, 16))
-
-
 def test_block_mean_of_known_values():
     x = np.arange(3 * 8 * 8, dtype=np.float32).reshape(3, 8, 8)
     got = area_resize(x, 2)
@@ -87,12 +88,51 @@ def test_constant_image_stays_constant():
     np.testing.assert_allclose(area_resize(x, 4), 42.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [None, np.nan])
-def test_stack_as_its_own_work_buffer_gives_the_same_result(bad):
+def test_compiled_row_products_equal_numpy_bit_for_bit():
+    """The kernel is numpy's clip, then multiply in row order: equal, not just close."""
     rng = np.random.default_rng(6)
-    x = rng.random((3, 64, 64), dtype=np.float32) * np.float32(50)
+    x = rng.random((3, 64, 64), dtype=np.float32) ** 8 * np.float32(1e5)
     x[1, 3, :5] = 0.0
-    if bad is not None:
-        x[2, 7, 7] = bad  # the NaN fallback re-reads the (already clipped) stack
-    expected = transform_stack(x.copy(), 16)
-    np.testing.assert_array_equal(transform_stack(x, 16, work=x), expected)
+    x[0, 9, :3] = -2.0
+    for k in (1, 2, 4):
+        rows = np.clip(x, _X_LO, _X_HI).reshape(3, 64 // k, k, 64)
+        expected = rows[:, :, 0].copy()
+        for j in range(1, k):
+            expected *= rows[:, :, j]
+        np.testing.assert_array_equal(clipped_row_products(x, k, _X_LO, _X_HI), expected)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_strict_raises_lenient_counts_nan_as_zero(bad):
+    rng = np.random.default_rng(7)
+    x = rng.random((3, 64, 64), dtype=np.float32) * np.float32(50)
+    for size in (16, 24):  # block path (one pass finds it) and area path
+        y = x[:, :48, :48].copy() if size == 24 else x.copy()
+        y[2, 7, 7] = bad
+        with pytest.raises(NonFiniteInput):
+            transform_stack(y, size, strict=True)
+        lenient = transform_stack(y, size)
+        assert np.isfinite(lenient).all()
+        z = y.copy()
+        z[2, 7, 7] = 0.0 if np.isnan(bad) or bad < 0 else np.finfo(np.float32).max
+        np.testing.assert_allclose(lenient, transform_stack(z, size), atol=1e-4)
+
+
+def test_kernel_compiles_without_a_writable_cache(monkeypatch):
+    """A read-only install (and HOME) makes numba refuse cache=True: compile per process."""
+    import numba
+
+    from stemdl.common.data import kernels
+
+    real = numba.njit
+
+    def no_cache(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", no_cache)
+    kernel = kernels._compile(kernels._clipped_row_products)
+    x = np.full((1, 4, 8), 2.0, np.float32)
+    out = kernel(x, 4, np.float32(0.5), np.float32(4.0), np.empty((1, 1, 8), np.float32))
+    np.testing.assert_array_equal(out, np.full((1, 1, 8), 16.0, np.float32))
