@@ -27,6 +27,7 @@ BATCH = int(os.environ.get("STEMDL_BENCH_ORNL_BATCH", "16"))
 STEPS = int(os.environ.get("STEMDL_BENCH_ORNL_STEPS", "4"))
 SIZE = 128
 N = BATCH * STEPS
+ROUNDS = int(os.environ.get("STEMDL_BENCH_ROUNDS", "3"))  # interleaved rounds (ratios)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +199,7 @@ def test_bench_ornl_bf16(benchmark, reader):
         run("float32")
         return (), {}
 
-    benchmark.pedantic(lambda: run("mixed_bfloat16"), setup=setup, rounds=2, iterations=1,
+    benchmark.pedantic(lambda: run("mixed_bfloat16"), setup=setup, rounds=ROUNDS, iterations=1,
                        warmup_rounds=0)
     benchmark.extra_info.update({
         "samples": N, "batch": BATCH, "steps": STEPS, "image": SIZE, "seconds": times,

@@ -50,6 +50,10 @@ PATHS = {
     "demo-out/runs/stfc": "run_a", "demo-out/runs/ornl": "run_b",
     "/scratch/study/raw": "raw", "/scratch/study/data": "packed",
     "runs/stfc-study": "run_a", "runs/ornl-study": "run_b",
+    "study-out/raw": "raw", "study-out/data": "packed",
+    "study-out/runs/stfc": "run_a", "study-out/runs/ornl": "run_b",
+    "demo-out/configs/stfc.yaml": "{repo}/configs/stfc/default.yaml",
+    "demo-out/configs/ornl.yaml": "{repo}/configs/ornl/ornl.yaml",
 }
 # a training command's own output folder is a new folder (the runs above are read by the
 # compare/evaluate lines): `run_dir=X` and `--run-dir X` of `stemdl train` map to cwd/X
