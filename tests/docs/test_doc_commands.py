@@ -50,7 +50,7 @@ PATHS = {
     "demo-out/runs/stfc": "run_a", "demo-out/runs/ornl": "run_b",
     "/scratch/study/raw": "raw", "/scratch/study/data": "packed",
     "runs/stfc-study": "run_a", "runs/ornl-study": "run_b",
-    "study-out/raw": "raw", "study-out/data": "packed",
+    "study-out/raw": "raw", "study-out/data": "{ws}/packed64",
     "study-out/runs/stfc": "run_a", "study-out/runs/ornl": "run_b",
     "demo-out/configs/stfc.yaml": "{repo}/configs/stfc/default.yaml",
     "demo-out/configs/ornl.yaml": "{repo}/configs/ornl/ornl.yaml",
@@ -197,6 +197,9 @@ def workspace(tmp_path_factory) -> Workspace:
     write_raw_folder(raw, materials={"train": 16, "dev": 2, "test": 2}, size=128)
     packed = ws / "packed"
     assert main(["preprocess", str(raw), str(packed), "--format", "packed", "--no-progress"]) == 0
+    # the reduced study of docs/SIMULATION.md trains on 64 px packed data
+    assert main(["preprocess", str(raw), str(ws / "packed64"), "--format", "packed", "--size",
+                 "64", "--no-progress"]) == 0
     sim = ws / "sim"
     write_raw_folder(sim, materials={"train": 2, "dev": 2, "test": 2}, energies=1, size=32)
     home = ws / "home"
