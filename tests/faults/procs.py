@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,15 +21,24 @@ def env(**extra: str) -> dict[str, str]:
     return out
 
 
+def as_terminal_job() -> None:
+    """Child setup: SIGINT at its default, as in a terminal's foreground job. A command
+    started with `&` by a non-interactive shell (a CI runner, `make test &`) inherits SIGINT
+    ignored, Python then keeps it ignored, and a Ctrl-C test would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stemdl(args: list[str], **kw) -> subprocess.Popen:
-    """`python -m stemdl ARGS` in the background, output captured."""
+    """`python -m stemdl ARGS` in the background, output captured, SIGINT as in a terminal."""
     return subprocess.Popen([sys.executable, "-m", "stemdl", *args], cwd=REPO, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_terminal_job, **kw)
 
 
 def run_stemdl(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stemdl", *args], cwd=REPO, env=env(),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=as_terminal_job)
 
 
 def descendants(pid: int) -> list[int]:
