@@ -91,9 +91,13 @@ def steps_per_epoch(n: int, opts: PipelineOptions) -> int:
     return n // opts.global_batch
 
 
-def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf.data.Dataset:
-    """Batches of (images (b, H, W, 1), labels (b,)) for one epoch of one pipeline."""
-    indices = train_indices(len(reader), epoch, opts)
+def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions,
+                  epochs: int = 1) -> tf.data.Dataset:
+    """Batches of (images (b, H, W, 1), labels (b,)) of `epochs` consecutive epochs from
+    `epoch` on, for one pipeline: epoch after epoch, each exactly `steps_per_epoch`
+    batches, so one iterator can serve a whole run (see `Trainer.train_epoch`)."""
+    n = len(reader)
+    per_epoch = len(train_indices(n, epoch, opts))
     shape = _input_shape(reader)
     load = _reader_map(reader, shape, opts.norm)
     seed, p = opts.seed, opts.random_erasing_p
@@ -102,8 +106,20 @@ def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf
     norm = opts.norm or fixed_norm("unit", shape[0])
     zero = tf.constant(norm.apply(np.zeros((shape[0], 1, 1), np.float32)).ravel())
 
-    def augment_fn(index, stack, label):
-        s = augment.sample_seed(seed, epoch, index)
+    def indices_of(e: np.ndarray) -> np.ndarray:
+        return train_indices(n, int(e), opts).astype(np.int64)
+
+    def one_epoch(e: tf.Tensor) -> tf.data.Dataset:
+        idx = tf.numpy_function(indices_of, [e], tf.int64, stateful=False)
+        idx.set_shape([per_epoch])
+        return tf.data.Dataset.from_tensor_slices((tf.fill([per_epoch], e), idx))
+
+    def load_fn(e, index):
+        index, stack, label = load(index)
+        return e, index, stack, label
+
+    def augment_fn(e, index, stack, label):
+        s = augment.sample_seed(seed, e, index)
         s1, s2 = tf.unstack(tf.random.experimental.stateless_split(s, num=2))
         k = augment.pattern_index(stack, s1)
         image = tf.expand_dims(tf.gather(stack, k), -1)
@@ -111,8 +127,8 @@ def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions) -> tf
         return image, label
 
     parallel = opts.parallel or AUTOTUNE
-    ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
-    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    ds = tf.data.Dataset.range(epoch, epoch + epochs).flat_map(one_epoch)
+    ds = ds.map(load_fn, num_parallel_calls=parallel, deterministic=True)
     ds = ds.map(augment_fn, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(opts.per_replica_batch, drop_remainder=True)
     return ds.with_options(_options()).prefetch(opts.prefetch or AUTOTUNE)

@@ -29,6 +29,7 @@ from stemdl.ornl.tracing import FirstStep, trace_once
 
 SUM = tf.distribute.ReduceOp.SUM
 MEAN = tf.distribute.ReduceOp.MEAN
+UNBOUNDED_EPOCHS = 1 << 30  # a Trainer told no epoch count: its training data never ends
 
 
 @keras.saving.register_keras_serializable(package="stemdl")
@@ -118,6 +119,8 @@ class Trainer:
         progress: bool = True,
         input_norm: InputNorm | None = None,
         label_smoothing: float = 0.0,
+        parallel_reads: int | None = None,
+        epochs: int | None = None,
     ) -> None:
         self.strategy, self.info, self.model, self.optimizer = strategy, info, model, optimizer
         self.seed = int(seed)
@@ -128,6 +131,9 @@ class Trainer:
         self.num_classes = int(num_classes)
         self.input_norm = input_norm
         self.label_smoothing = float(label_smoothing)
+        self.parallel_reads = parallel_reads or None  # per input pipeline; None: autotune
+        self.epochs = epochs  # the run's epochs (the training iterator ends there); None: open
+        self._train_iter = self._train_at = None
         self.progress = progress and info.is_chief
         self.global_batch = self.per_replica_batch * strategy.num_replicas_in_sync
         self._scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -148,6 +154,7 @@ class Trainer:
             pipeline_id=ctx.input_pipeline_id,
             random_erasing_p=self.random_erasing_p,
             norm=self.input_norm,
+            parallel=self.parallel_reads,
         )
 
     def steps_per_epoch(self, reader: SampleReader) -> int:
@@ -197,16 +204,12 @@ class Trainer:
     def train_epoch(self, reader: SampleReader, epoch: int,
                     on_step: Callable[[int], None] | None = None) -> tuple[float, int]:
         """One epoch (0-based `epoch` seeds the shuffle); returns (mean loss, samples)."""
-        dist = self.strategy.distribute_datasets_from_function(
-            lambda ctx: pipeline.train_dataset(reader, epoch, self._opts(ctx, self.per_replica_batch))
-        )
-        if self._train_step is None:
-            self._train_step, self.startup["train_trace_s"] = trace_once(
-                self._distributed_train_step, dist.element_spec)
+        batches = self._train_batches(reader, epoch)
         losses = []
         steps = self.steps_per_epoch(reader)
         bar = self._bar(steps, f"train epoch {epoch + 1}")
-        for i, batch in enumerate(dist):
+        for i in range(steps):  # exactly one epoch of the run's iterator
+            batch = next(batches)
             losses.append(self._first_step(self._train_step, batch))
             if i == 0 and "first_step_s" not in self.startup:
                 self._log_startup()
@@ -216,6 +219,31 @@ class Trainer:
         bar.close()
         mean = float(np.mean([float(v) for v in losses])) if losses else float("nan")
         return mean, len(losses) * self.global_batch
+
+    def _train_batches(self, reader: SampleReader, epoch: int):
+        """The run's one training iterator, at the start of `epoch`.
+
+        Made once and kept from epoch to epoch (its dataset holds the epochs one after the
+        other): tearing down an iterator per epoch often waited 3 to 3.5 s for tf.data's
+        threads, so that 7 s demo epochs took 10.35 s (docs/BENCH.md). Made again only for
+        another reader or an epoch out of sequence (a resumed run starts at its epoch)."""
+        at = self._train_at
+        if self._train_iter is None or at is None or at[0] is not reader or at[1] != epoch:
+            self._train_iter = None  # the old one goes first
+            count = (self.epochs - epoch) if self.epochs else UNBOUNDED_EPOCHS
+            dist = self.strategy.distribute_datasets_from_function(
+                lambda ctx: pipeline.train_dataset(
+                    reader, epoch, self._opts(ctx, self.per_replica_batch), epochs=max(1, count)))
+            if self._train_step is None:
+                self._train_step, self.startup["train_trace_s"] = trace_once(
+                    self._distributed_train_step, dist.element_spec)
+            self._train_iter = iter(dist)
+        self._train_at = (reader, epoch + 1)
+        return self._train_iter
+
+    def close(self) -> None:
+        """Let go of the training iterator (at the end of a run)."""
+        self._train_iter = self._train_at = None
 
     def _bar(self, steps: int, desc: str):
         """A bar on a terminal, rate/ETA lines in a batch job's log (chief only)."""

@@ -314,7 +314,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     trainer = Trainer(strategy, info, model, optimizer, seed=cfg.seed,
                       per_replica_batch=cfg.batch_size, eval_batch=cfg.eval_batch_size,
                       random_erasing_p=cfg.random_erasing_p, mixup_alpha=cfg.mixup_alpha,
-                      xla=cfg.xla, input_norm=norm, label_smoothing=cfg.label_smoothing)
+                      xla=cfg.xla, input_norm=norm, label_smoothing=cfg.label_smoothing,
+                      parallel_reads=cfg.num_workers, epochs=cfg.epochs)
     recorder.hyperparameters({
         Keys.SEED: cfg.seed,
         Keys.GLOBAL_BATCH_SIZE: global_batch,

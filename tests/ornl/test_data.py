@@ -85,6 +85,20 @@ def test_train_dataset_is_seeded_and_shaped():
         np.testing.assert_array_equal(ya.numpy(), yb.numpy())
 
 
+def test_one_dataset_of_several_epochs_equals_the_epochs_one_by_one():
+    """The run's one training iterator (Trainer.train_epoch) sees exactly the batches that
+    per-epoch datasets give, so a run resumed at an epoch continues the same sequence."""
+    reader = MemoryReader(22, size=16)
+    opts = pipeline.PipelineOptions(seed=5, per_replica_batch=4, random_erasing_p=0.8)
+    joined = list(pipeline.train_dataset(reader, 2, opts, epochs=3))
+    one_by_one = [b for e in (2, 3, 4) for b in pipeline.train_dataset(reader, e, opts)]
+    assert len(joined) == len(one_by_one) == 3 * (22 // 4)
+    for (x, y), (x1, y1) in zip(joined, one_by_one, strict=True):
+        np.testing.assert_array_equal(x.numpy(), x1.numpy())
+        np.testing.assert_array_equal(y.numpy(), y1.numpy())
+    assert not np.array_equal(joined[0][1].numpy(), joined[5][1].numpy())  # epochs differ
+
+
 def test_eval_dataset_keeps_all_patterns_and_the_remainder():
     reader = MemoryReader(10, size=8)
     batches = list(pipeline.eval_dataset(reader, pipeline.PipelineOptions(seed=0, per_replica_batch=4)))

@@ -37,3 +37,19 @@ def test_train_and_evaluate_print_progress_lines_without_a_terminal(monkeypatch,
     trainer.progress = False  # what a non-chief worker has
     trainer.evaluate(val)
     assert "steps" not in capsys.readouterr().err
+
+
+def test_one_training_iterator_serves_consecutive_epochs():
+    """Made once, kept while epochs follow each other (a per-epoch teardown waited seconds
+    for tf.data's threads); made again for an epoch out of sequence or another reader."""
+    trainer = _trainer(progress=False)
+    reader = MemoryReader(12, size=32)
+    trainer.train_epoch(reader, 0)
+    first = trainer._train_iter
+    _, samples = trainer.train_epoch(reader, 1)
+    assert trainer._train_iter is first and samples == 12
+    trainer.train_epoch(reader, 5)  # a resumed run's first epoch
+    assert trainer._train_iter is not first
+    again = trainer._train_iter
+    trainer.train_epoch(MemoryReader(12, size=32, seed=3), 6)
+    assert trainer._train_iter is not again
