@@ -92,3 +92,44 @@ def signals_deferred(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM))
             signal.signal(s, handler)
         for signum in pending:
             signal.raise_signal(signum)
+
+
+_stop_requested: list[int] = []  # signals held for the next `raise_if_stopped`
+
+
+def _stop(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def raise_if_stopped() -> None:
+    """Raise the stop a signal asked for under `signals_at_safe_points` (a no-op otherwise)."""
+    if _stop_requested:
+        raise _stop(_stop_requested[0])
+
+
+@contextlib.contextmanager
+def signals_at_safe_points(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Within the block a first `signals` is only recorded; the loop raises it at its next
+    `raise_if_stopped()` (between steps), or the block at its end. A second one raises at
+    once, wherever the process is.
+
+    For loops inside a library that calls back into Python: an exception raised by a signal
+    handler there can be swallowed. TensorFlow did: a SIGTERM that landed in its `nest`
+    code came out as a printed SystemError, and the run trained on to the end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def record(signum: int, _frame: object) -> None:
+        if _stop_requested:
+            raise _stop(signum)
+        _stop_requested.append(signum)
+
+    previous = {s: signal.signal(s, record) for s in signals}
+    try:
+        yield
+        raise_if_stopped()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _stop_requested.clear()

@@ -20,6 +20,7 @@ from stemdl.common.data.normalize import InputNorm
 from stemdl.common.data.samples import SampleReader
 from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.progress import progress as progress_bar
+from stemdl.common.signals import raise_if_stopped
 from stemdl.common.training import lr_factors
 from stemdl.common.workload import NUM_LOGITS, PATTERNS_PER_STACK
 from stemdl.ornl import augment
@@ -211,6 +212,7 @@ class Trainer:
         for i in range(steps):  # exactly one epoch of the run's iterator
             batch = next(batches)
             losses.append(self._first_step(self._train_step, batch))
+            raise_if_stopped()
             if i == 0 and "first_step_s" not in self.startup:
                 self._log_startup()
             bar.update(1)
@@ -327,6 +329,7 @@ class Trainer:
         for batch in dist:
             counts, indices, labels, preds = self._eval_step(batch)
             total += counts.numpy()
+            raise_if_stopped()
             bar.update(1)
             if keep_predictions:
                 for store, value in zip(kept, (indices, labels, preds), strict=True):

@@ -23,6 +23,7 @@ from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import RunResult, host_info
 from stemdl.common.runconfig import load_run_config
+from stemdl.common.signals import raise_if_stopped, signals_at_safe_points
 from stemdl.common.workload import ORNL
 from stemdl.ornl.config import ALIASES, OrnlConfig
 
@@ -239,10 +240,14 @@ class Setup:
 def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
     """setup, then the epoch loop, then finish (test, inference, results); an error or
     signal after run_start ends the log and results.json both as aborted."""
-    run = setup(cfg, readers)
-    with run.recorder.recording():
-        loop(run)
-        return finish(run)
+    # TensorFlow may swallow an exception a signal handler raises in its callbacks:
+    # signals are recorded and raised between steps instead (common/signals.py)
+    with signals_at_safe_points():
+        run = setup(cfg, readers)
+        raise_if_stopped()
+        with run.recorder.recording():
+            loop(run)
+            return finish(run)
 
 
 def setup(cfg: OrnlConfig, readers: dict) -> Setup:
