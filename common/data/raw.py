@@ -147,9 +147,9 @@ def read_stack(ds: h5py.Dataset, where: str, out: np.ndarray | None = None) -> n
 # tenth of that, and a contiguous little-endian float32 stack is read with one pread at
 # its file offset. Anything unusual (a missing attribute, a chunked or compressed stack,
 # another dtype) falls back to the high-level path, which also produces the error
-# messages: one definition of "valid". (pread, not a memory map: a fresh mapping's page
-# faults cost about twice a kernel copy of the same bytes, measured in
-# tests/benchmarks/test_bench_data.py.)
+# messages: one definition of "valid". (pread, not a memory map: read and checked from
+# the page cache, a 3 MB stack took 0.26 ms by pread and 0.31 ms through a mapping, and
+# a mapping's first touch far more: its page faults.)
 def _attr(gid: h5py.h5g.GroupID, name: bytes) -> object:
     aid = h5py.h5a.open(gid, name)
     if aid.dtype.kind not in "iufS" or aid.shape not in ((), (1,)):
