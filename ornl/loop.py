@@ -243,10 +243,6 @@ class Trainer:
         self._train_at = (reader, epoch + 1)
         return self._train_iter
 
-    def close(self) -> None:
-        """Let go of the training iterator (at the end of a run)."""
-        self._train_iter = self._train_at = None
-
     def _bar(self, steps: int, desc: str):
         """A bar on a terminal, rate/ETA lines in a batch job's log (chief only)."""
         return progress_bar(steps, desc, "step", enabled=None if self.progress else False,

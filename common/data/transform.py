@@ -47,25 +47,19 @@ def model_input(stacks: np.ndarray, layout: str) -> np.ndarray:
 
 
 # --- the transform ------------------------------------------------------------
-def log_scale(stack: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """clip((max(log(x), -17) + 17) * 10, 0, 255) in float32, elementwise (in ``out``).
+def log_scale(stack: np.ndarray) -> np.ndarray:
+    """clip((max(log(x), -17) + 17) * 10, 0, 255) in float32, elementwise.
 
-    Negative inputs (log -> NaN) map to 0, like zero intensity.
+    max(log x, -17) + 17 >= 0 always, so clip(10 log x + 170, 0, 255) is the same value;
+    negative inputs (log -> NaN) map to 0, like zero intensity.
     """
-    out = _log_scale_fast(stack, out)
-    np.nan_to_num(out, copy=False, nan=0.0)
-    return out
-
-
-def _log_scale_fast(stack: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """As `log_scale` for x >= 0, in 3 passes: max(log x, -17) + 17 >= 0 always, so
-    clip(10 log x + 170, 0, 255) is the same value. A negative x leaves NaN."""
-    out = np.empty(stack.shape, np.float32) if out is None else out
+    out = np.empty(stack.shape, np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.log(stack, out=out, dtype=np.float32)
     out *= np.float32(LOG_SCALE)
     out += np.float32(-LOG_FLOOR * LOG_SCALE)
     np.clip(out, np.float32(0.0), np.float32(CLIP_MAX), out=out)
+    np.nan_to_num(out, copy=False, nan=0.0)
     return out
 
 
