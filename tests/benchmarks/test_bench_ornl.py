@@ -35,14 +35,19 @@ def reader():
     return MemoryReader(N, size=SIZE, seed=0)
 
 
-def test_bench_ornl_loop_resnet50(benchmark, reader):
+def _resnet50_trainer() -> Trainer:
+    """Our ORNL loop on ResNet-50 (1-channel stem, AdamW), one CPU replica."""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
         model = build_resnet(50, 1, image_size=SIZE)
         opt = make_optimizer(1e-3, 5e-5, 0, 0)
         opt.build(model.trainable_variables)
-    trainer = Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=BATCH,
-                      progress=False)
+    return Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=BATCH,
+                   progress=False)
+
+
+def test_bench_ornl_loop_resnet50(benchmark, reader):
+    trainer = _resnet50_trainer()
     epochs = iter(range(1000))
     benchmark.extra_info.update({"samples": N, "baseline": "test_bench_keras_fit_resnet50",
                                  "batch": BATCH, "steps": STEPS, "image": SIZE})
@@ -127,13 +132,7 @@ def test_bench_ornl_vs_plain_torch(benchmark, reader):
     # TensorFlow's pool at its default did not); STEMDL_BENCH_THREADS overrides
     torch_threads = int(os.environ.get("STEMDL_BENCH_THREADS", "1"))
     torch.set_num_threads(torch_threads)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    with strategy.scope():
-        model = build_resnet(50, 1, image_size=SIZE)
-        opt = make_optimizer(1e-3, 5e-5, 0, 0)
-        opt.build(model.trainable_variables)
-    trainer = Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=BATCH,
-                      progress=False)
+    trainer = _resnet50_trainer()
     state: dict = {}
     times: dict[str, list[float]] = {"ours": [], "torch": []}
     epochs = iter(range(1000))
