@@ -150,22 +150,46 @@ def read_stack(ds: h5py.Dataset, where: str, out: np.ndarray | None = None) -> n
 # messages: one definition of "valid". (pread, not a memory map: read and checked from
 # the page cache, a 3 MB stack took 0.26 ms by pread and 0.31 ms through a mapping, and
 # a mapping's first touch far more: its page faults.)
+_TYPES: list[tuple[h5py.h5t.TypeID, np.dtype, h5py.h5t.TypeID]] = []  # per process
+MAX_TYPES = 16  # HDF5 file types remembered with their numpy dtype and memory type
+
+
+def _types(obj: h5py.h5a.AttrID | h5py.h5d.DatasetID) -> tuple[np.dtype, h5py.h5t.TypeID]:
+    """numpy dtype and HDF5 memory type of an attribute or dataset: h5py builds them anew
+    for every object (more than an attribute's read costs), and every sample's objects
+    have the same few file types."""
+    ftype = obj.get_type()
+    for known, dtype, mtype in _TYPES:
+        if known == ftype:
+            return dtype, mtype
+    dtype = obj.dtype
+    mtype = h5py.h5t.py_create(dtype)
+    if not ftype.committed() and len(_TYPES) < MAX_TYPES:  # not tied to an open file
+        _TYPES.append((ftype, dtype, mtype))
+    return dtype, mtype
+
+
 def _attr(gid: h5py.h5g.GroupID, name: bytes) -> object:
     aid = h5py.h5a.open(gid, name)
-    if aid.dtype.kind not in "iufS" or aid.shape not in ((), (1,)):
+    if aid.get_space().get_simple_extent_npoints() != 1:
+        raise TypeError("not one value: take the high-level path")
+    dtype, mtype = _types(aid)
+    if dtype.kind not in "iufS":
         raise TypeError("unusual attribute: take the high-level path")
-    value = np.empty(aid.shape, aid.dtype)
-    aid.read(value)
-    return value.reshape(()).item() if value.dtype.kind != "S" else value.reshape(())[()]
+    value = np.empty((), dtype)
+    aid.read(value, mtype=mtype)
+    return value.item() if dtype.kind != "S" else value[()]
 
 
-def _fast_info(handle: h5py.File, name: str) -> tuple[GroupInfo, h5py.h5d.DatasetID]:
+def _fast_info(handle: h5py.File, name: str,
+               ) -> tuple[GroupInfo, h5py.h5d.DatasetID, np.dtype]:
     gid = h5py.h5g.open(handle.id, name.encode())
     dsid = h5py.h5d.open(gid, STACK.encode())
-    shape = tuple(dsid.shape)
+    shape = dsid.shape
     if len(shape) != 3 or shape[0] != PATTERNS_PER_STACK or min(shape) < 1:
         raise ValueError("wrong shape: take the high-level path")
-    if dsid.dtype.kind not in "iuf":
+    dtype, _ = _types(dsid)
+    if dtype.kind not in "iuf":
         raise TypeError("not a number: take the high-level path")
     label = parse_space_group(_attr(gid, b"space_group"))
     if h5py.h5a.exists(gid, b"material"):
@@ -173,13 +197,13 @@ def _fast_info(handle: h5py.File, name: str) -> tuple[GroupInfo, h5py.h5d.Datase
     else:
         match = GROUP_RE.match(name)
         material = match["material"] if match else name
-    return GroupInfo(name, label, material, shape), dsid
+    return GroupInfo(name, label, material, shape), dsid, dtype
 
 
-def _contiguous_f4_offset(dsid: h5py.h5d.DatasetID, nbytes: int) -> int | None:
+def _contiguous_f4_offset(dsid: h5py.h5d.DatasetID, dtype: np.dtype, nbytes: int) -> int | None:
     """File offset of a stack stored contiguous (HDF5 gives no offset for chunked, hence
     filtered, or compact storage), fully allocated, little-endian float32."""
-    if dsid.dtype != np.dtype("<f4") or dsid.get_storage_size() != nbytes:
+    if dtype != np.dtype("<f4") or dsid.get_storage_size() != nbytes:
         return None
     return dsid.get_offset()
 
@@ -197,14 +221,14 @@ def read_sample(handle: h5py.File, name: str, fd: int | None = None,
     stack read here to the caller (preprocessing's transform makes it in its own pass).
     """
     try:
-        info, dsid = _fast_info(handle, name)
+        info, dsid, dtype = _fast_info(handle, name)
     except Exception:  # noqa: BLE001 - anything unusual or bad: the checked high-level path
         grp = handle.get(name)
         info = check_group(name, grp)
         return info, read_stack(grp[STACK], f"{Path(handle.filename).name}:{name}", out)
     if out is None or out.shape != info.shape or out.dtype != np.float32:
         out = np.empty(info.shape, dtype=np.float32)
-    offset = _contiguous_f4_offset(dsid, out.nbytes) if fd is not None else None
+    offset = _contiguous_f4_offset(dsid, dtype, out.nbytes) if fd is not None else None
     if offset is None or os.preadv(fd, [out], offset) != out.nbytes:
         dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
     # all finite <=> min and max finite (both propagate NaN): 2 reductions, no bool array

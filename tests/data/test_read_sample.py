@@ -48,6 +48,18 @@ def test_fast_path_equals_high_level_path(tmp_path):
     os.close(fd)
 
 
+def test_types_remembered_from_a_closed_file_still_read_right(tmp_path):
+    """Every sample's attributes have the same few HDF5 types: `read_sample` remembers
+    their numpy forms across files; a closed file's types must not leak into the next."""
+    for i, label in enumerate((225, 12, 7)):
+        path = tmp_path / f"batch_train_{i}.h5"
+        _write(path, sample_1_0=({"space_group": np.bytes_(str(label)),
+                                  "material": np.bytes_(f"mp-{i}" * (i + 1))}, {}))
+        with h5py.File(path, "r") as handle:
+            info, _ = read_sample(handle, "sample_1_0")
+        assert (info.label, info.material) == (label, f"mp-{i}" * (i + 1))
+
+
 @pytest.mark.parametrize("fault,reason", [
     ({"space_group": np.bytes_("abc")}, "bad_space_group"),
     ({"space_group": np.bytes_("231")}, "label_out_of_range"),
