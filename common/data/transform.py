@@ -96,12 +96,24 @@ def area_resize(stack: np.ndarray, size: int) -> np.ndarray:
 # Per-pixel log values are clipped to [LOG_FLOOR, LOG_FLOOR + CLIP_MAX / LOG_SCALE]; clipping
 # x to exp() of those bounds before the log gives the same values (log is monotonic).
 _LOG_HI = LOG_FLOOR + CLIP_MAX / LOG_SCALE
-_X_LO, _X_HI = np.float32(np.exp(LOG_FLOOR)), np.float32(np.exp(_LOG_HI))
+
+
+def _float32_outside(x: float, direction: float) -> np.float32:
+    """The float32 nearest to x on the side of `direction` (-1 below, +1 above)."""
+    near = np.float32(x)
+    if (float(near) - x) * direction < 0:
+        near = np.nextafter(near, np.float32(direction * np.inf))
+    return near
+
+
+# just outside the exact bounds, so that a block of clipped values maps to exactly 0 or 255
+# (rounded to nearest, e^-17 lies above it and gives 2e-7)
+_X_LO, _X_HI = _float32_outside(np.exp(LOG_FLOOR), -1.0), _float32_outside(np.exp(_LOG_HI), 1.0)
 
 
 def _rows_per_product(fy: int) -> int:
-    """Rows whose clipped values are multiplied before one log: a product of up to 4 values
-    in [e^-17, e^8.5] stays a normal float32 (e^-68 .. e^34), 5 or more could underflow."""
+    """Rows of a block in one partial product: up to 4 (each product takes MAX_FACTORS / k
+    columns, at least 10), a divisor of the block's height."""
     return next(k for k in (4, 3, 2, 1) if fy % k == 0)
 
 
@@ -112,23 +124,19 @@ class NonFiniteInput(ValueError):
 def _block_transform(stack: np.ndarray, size: int) -> np.ndarray:
     """The documented transform for H, W multiples of size, in float32 (see transform_stack);
     NaN in the output where an input value was NaN or infinite."""
-    from stemdl.common.data.kernels import clipped_row_products  # numba: 0.3 s to import
+    from stemdl.common.data.kernels import block_products  # numba: 0.3 s to import
 
     c, h, w = stack.shape
     fy, fx = h // size, w // size
-    k = _rows_per_product(fy)
-    # (c, size, fy/k, w): clipped values multiplied k rows at a time (a sum of k logs is the
-    # log of their product), in one compiled read of the stack
-    prod = clipped_row_products(stack, k, _X_LO, _X_HI).reshape(c, size, fy // k, w)
+    # (c, size, groups, size): each block's clipped values multiplied in a few partial
+    # products (a sum of logs is the log of their product), in one compiled read
+    prod = block_products(stack, size, _rows_per_product(fy), _X_LO, _X_HI)
     np.log(prod, out=prod)
-    total = prod[..., 0::fx].copy() if fx == 1 else np.add(prod[..., 0::fx], prod[..., 1::fx])
-    for j in range(2, fx):  # (c, size, fy/k, size)
-        total += prod[..., j::fx]
-    small = total.sum(axis=2, dtype=np.float32) if fy // k > 1 else total[:, :, 0]
-    small *= np.float32(LOG_SCALE / (fy * fx))
-    small += np.float32(-LOG_FLOOR * LOG_SCALE)
-    np.clip(small, np.float32(0.0), np.float32(CLIP_MAX), out=small)
-    return np.ascontiguousarray(small)
+    small = prod[:, :, 0] if prod.shape[2] == 1 else prod.sum(axis=2)
+    small *= LOG_SCALE / (fy * fx)
+    small += -LOG_FLOOR * LOG_SCALE
+    np.clip(small, 0.0, CLIP_MAX, out=small)
+    return small.astype(np.float32)
 
 
 def _all_finite(stack: np.ndarray) -> bool:
@@ -139,10 +147,10 @@ def _all_finite(stack: np.ndarray) -> bool:
 def transform_stack(stack: np.ndarray, size: int, *, strict: bool = False) -> np.ndarray:
     """The documented preprocessing of one (3, H, W) stack -> float32 (3, size, size).
 
-    When H and W are multiples of size (512 -> 128) it runs in float32: clip x to
-    [e^-17, e^8.5] and multiply groups of up to 4 rows of a block in one compiled pass
-    (`kernels.clipped_row_products`), one log per product, sum the block, scale. The
-    result matches the float64 reference within 1e-4 on the 0..255 scale (tests/data/
+    When H and W are multiples of size (512 -> 128): clip x to [e^-17, e^8.5] and multiply
+    each block's values in float64 in one compiled pass (`kernels.block_products`), one
+    log per product (one per block at 512 -> 128),
+    sum, scale. The result matches the float64 reference within 1e-4 on the 0..255 scale (tests/data/
     test_transform.py). ``strict``: NaN or +-Inf input raises NonFiniteInput (on the
     block path the same pass detects it); otherwise NaN counts as zero intensity, as in
     `log_scale`.

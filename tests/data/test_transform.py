@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemdl.common.data.kernels import clipped_row_products
+from stemdl.common.data.kernels import block_products
 from stemdl.common.data.transform import (
     _X_HI,
     _X_LO,
@@ -46,10 +46,12 @@ def _stacks(rng: np.random.Generator, side: int):
     yield "tiny", np.exp(rng.uniform(-1, 1, shape)).astype(np.float32) * np.float32(1e-7)
 
 
-@pytest.mark.parametrize("side,size", [(512, 128), (32, 8), (64, 32), (64, 8), (48, 16)])
+@pytest.mark.parametrize("side,size", [(512, 128), (32, 8), (64, 32), (64, 8), (48, 16),
+                                       (256, 4)])
 def test_float32_transform_matches_float64_reference(side, size):
-    """The float32 fast path (a sum of logs as the log of a product) stays within 1e-4 of
-    the float64 reference on the 0..255 scale, for factors 4, 2, 8 and 3."""
+    """The fast path (a sum of logs as the log of a product) stays within 1e-4 of the
+    float64 reference on the 0..255 scale, for factors 4, 2, 8, 3 and 64 (a block of
+    4,096 values: its product needs several partial products)."""
     for kind, x in _stacks(np.random.default_rng(side + size), side):
         got = transform_stack(x, size)
         assert got.shape == (3, size, size) and got.dtype == np.float32, kind
@@ -63,6 +65,14 @@ def test_nan_input_counts_as_no_intensity():
     x[0, :4, :4] = 0.0
     np.testing.assert_allclose(got, reference(x, 2), atol=1e-4)
     assert got[0, 0, 0] == 0.0
+
+
+def test_blocks_at_the_clips_map_to_exactly_0_and_255():
+    x = np.full((3, 16, 16), 1e-30, np.float32)  # below the floor
+    x[1] = 1e6  # above the top clip
+    x[2] = np.nextafter(np.float32(np.exp(-17.0)), np.float32(0))  # the float32 below e^-17
+    got = transform_stack(x, 4)
+    assert (got[0] == 0.0).all() and (got[1] == 255.0).all() and (got[2] == 0.0).all()
 
 
 def test_block_mean_of_known_values():
@@ -88,18 +98,34 @@ def test_constant_image_stays_constant():
     np.testing.assert_allclose(area_resize(x, 4), 42.0, rtol=1e-6)
 
 
-def test_compiled_row_products_equal_numpy_bit_for_bit():
-    """The kernel is numpy's clip, then multiply in row order: equal, not just close."""
+@pytest.mark.parametrize("side,size,k", [(64, 16, 4), (64, 16, 2), (64, 32, 1), (48, 16, 3),
+                                         (256, 4, 4)])
+def test_compiled_block_products_equal_numpy_bit_for_bit(side, size, k):
+    """The kernel is numpy's clip, then multiply in float64: down k rows, then across up to
+    MAX_FACTORS // k columns, in order. Equal, not just close; 256 -> 4 needs 7 column groups."""
+    from stemdl.common.data.kernels import MAX_FACTORS
+
     rng = np.random.default_rng(6)
-    x = rng.random((3, 64, 64), dtype=np.float32) ** 8 * np.float32(1e5)
+    x = rng.random((3, side, side), dtype=np.float32) ** 8 * np.float32(1e5)
     x[1, 3, :5] = 0.0
     x[0, 9, :3] = -2.0
-    for k in (1, 2, 4):
-        rows = np.clip(x, _X_LO, _X_HI).reshape(3, 64 // k, k, 64)
-        expected = rows[:, :, 0].copy()
-        for j in range(1, k):
-            expected *= rows[:, :, j]
-        np.testing.assert_array_equal(clipped_row_products(x, k, _X_LO, _X_HI), expected)
+    f = side // size
+    rows = np.clip(x, _X_LO, _X_HI).astype(np.float64).reshape(3, side // k, k, side)
+    down = rows[:, :, 0].copy()
+    for j in range(1, k):
+        down *= rows[:, :, j]  # row order: (3, side / k, side)
+    m = MAX_FACTORS // k
+    cols = down.reshape(3, size, f // k, size, f)
+    expected = []
+    for r in range(f // k):
+        for first in range(0, f, m):
+            p = cols[:, :, r, :, first].copy()
+            for j in range(first + 1, min(f, first + m)):
+                p *= cols[:, :, r, :, j]
+            expected.append(p)
+    got = block_products(x, size, k, _X_LO, _X_HI)
+    assert got.shape == (3, size, len(expected), size) and got.dtype == np.float64
+    np.testing.assert_array_equal(got, np.stack(expected, axis=2))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -132,7 +158,7 @@ def test_kernel_compiles_without_a_writable_cache(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(numba, "njit", no_cache)
-    kernel = kernels._compile(kernels._clipped_row_products)
+    kernel = kernels._compile(kernels._block_products)
     x = np.full((1, 4, 8), 2.0, np.float32)
-    out = kernel(x, 4, np.float32(0.5), np.float32(4.0), np.empty((1, 1, 8), np.float32))
-    np.testing.assert_array_equal(out, np.full((1, 1, 8), 16.0, np.float32))
+    out = kernel(x, 4, 4, 4, 10, np.float32(0.5), np.float32(4.0), np.empty((1, 1, 1, 2)))
+    np.testing.assert_array_equal(out, np.full((1, 1, 1, 2), 2.0**16))
