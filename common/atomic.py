@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -21,10 +22,28 @@ def temp_path(path: Path) -> Path:
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call write(tmp), then rename tmp to `path` (parent folders created); returns `path`."""
     path = Path(path)
+    return commit(write_temp(path, write), path)
+
+
+def write_temp(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """The first half of `write_atomic`: write(tmp) under `path`'s temporary name (parent
+    folders created) and return tmp; a failed write removes it. `commit` finishes."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
         write(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def commit(tmp: Path, path: str | os.PathLike[str]) -> Path:
+    """The second half of `write_atomic`: flush tmp to disk, rename it to `path`, flush the
+    folder; on failure tmp is removed and `path` keeps what it had."""
+    path = Path(path)
+    try:
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync(path.parent, folder=True)
@@ -32,6 +51,30 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) 
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+class BackgroundCommits:
+    """`commit`s in one background thread, so a process that writes many large files
+    computes the next while the disk takes the last (an fsync of a 20 MB file waits
+    for the disk, not the CPU). `wait` raises the first failure; after an error or a
+    signal, `finish` commits what was submitted (whole files) and raises nothing."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        self._pending: list[Future[Path]] = []
+
+    def submit(self, tmp: Path, path: str | os.PathLike[str]) -> None:
+        self._pending.append(self._pool.submit(commit, Path(tmp), path))
+
+    def wait(self) -> list[Path]:
+        """Block until every submitted file is committed; their final paths."""
+        done = [future.result() for future in self._pending]
+        self._pool.shutdown()
+        return done
+
+    def finish(self) -> None:
+        """Commit what was submitted, ignoring failures (each removed its temporary)."""
+        self._pool.shutdown(wait=True)
 
 
 def _fsync(path: Path, folder: bool = False) -> None:

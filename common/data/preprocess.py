@@ -12,6 +12,7 @@ sample once: O(N) overall.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from stemdl.common.atomic import write_atomic
+from stemdl.common.atomic import BackgroundCommits, write_atomic, write_temp
 from stemdl.common.bounds import check_workers
 from stemdl.common.data.layouts import (
     PACKED_MANIFEST,
@@ -86,6 +87,7 @@ class Summary:
     examples: dict[str, list[str]] = field(default_factory=dict)
     bad_files: list[str] = field(default_factory=list)
     samples: int = 0  # samples in the tasks of this rank
+    uncommitted: list[tuple[Path, Path]] = field(default_factory=list)  # (temp, final) files
 
     def bad(self, reason: str, where: str) -> None:
         self.skipped_bad[reason] += 1
@@ -191,7 +193,9 @@ def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, na
 
 
 def run_task(task: Task) -> Summary:
-    """Process one task; returns its summary (never raises for bad samples)."""
+    """Process one task; returns its summary (never raises for bad samples). A packed part
+    comes back written under its temporary name, in ``summary.uncommitted``: the caller
+    commits it (`_run_tasks` does, in the background, while the workers go on)."""
     summary = Summary(samples=len(task.names))
     task.split_dir.mkdir(parents=True, exist_ok=True)
     if task.fmt == "packed" and task.part_path.exists():
@@ -228,12 +232,21 @@ def run_task(task: Task) -> Summary:
                               info.material)
                     summary.written += 1
             else:
-                write_atomic(task.part_path,
-                             lambda tmp: _write_part(tmp, task, handle, fd, summary))
+                _drop_stale_temps(task.part_path)
+                tmp = write_temp(task.part_path,
+                                 lambda tmp: _write_part(tmp, task, handle, fd, summary))
+                summary.uncommitted.append((tmp, task.part_path))
     finally:
         if fd is not None:
             os.close(fd)
     return summary
+
+
+def _drop_stale_temps(path: Path) -> None:
+    """Remove the temporary files of `path` that a killed run left (only this rank writes
+    this part, and the rank's lock is held: none of them is being written)."""
+    for stale in path.parent.glob(glob.escape(path.name) + ".tmp-*"):
+        stale.unlink(missing_ok=True)
 
 
 def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,
@@ -362,12 +375,22 @@ def _run_tasks(mine: list[Task], workers: int, progress: bool | None) -> Summary
 
     summary = Summary()
     warm_up()  # compile (or load) the transform's loop once, before the workers fork
+    # largest tasks first: a big task started last would leave the other workers idle
+    mine = sorted(mine, key=lambda task: len(task.names), reverse=True)
     bar = progress_bar(sum(len(t.names) for t in mine), "preprocess", "sample",
                        enabled=False if progress is False else None)
+    commits = BackgroundCommits()  # the disk flushes a finished part while workers go on
     try:
         for done in ordered_map(run_task, mine, workers, ordered=False, start_method="fork"):
+            for tmp, path in done.uncommitted:
+                commits.submit(tmp, path)
+            done.uncommitted.clear()
             summary.merge(done)
             bar.update(done.samples)
+        commits.wait()
+    except BaseException:
+        commits.finish()  # the parts finished before the error are whole: keep them
+        raise
     finally:
         bar.close()
     return summary

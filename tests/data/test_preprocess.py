@@ -49,6 +49,24 @@ def test_packed_rerun_and_leftover_tmp(raw, tmp_path):
     part.rename(part.with_name(part.name + ".tmp-123"))  # a killed run's leftover
     third = pp.preprocess(raw.root, out, fmt="packed", size=8, progress=False)
     assert third.written == len(raw.good("train")) and part.exists()
+    assert not list(out.rglob("*.tmp-*"))  # the rewrite of that part removed the leftover
+
+
+def test_largest_tasks_run_first(raw, tmp_path, monkeypatch):
+    """A big task dispatched last would keep one worker busy while the others idle."""
+    sizes = []
+    real = pp.ordered_map
+
+    def spy(func, items, workers, **kwargs):
+        items = list(items)
+        sizes.extend(len(task.names) for task in items)
+        return real(func, items, workers, **kwargs)
+
+    monkeypatch.setattr(pp, "PART_SAMPLES", 3)  # parts of 3 samples and the rest of a file
+    monkeypatch.setattr(pp, "ordered_map", spy)
+    assert pp.preprocess(raw.root, tmp_path / "out", fmt="packed", size=8,
+                         progress=False).written == len(raw.samples)
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
 
 
 def test_failed_npz_write_leaves_no_output(raw, tmp_path, monkeypatch):
@@ -66,8 +84,9 @@ def test_failed_npz_write_leaves_no_output(raw, tmp_path, monkeypatch):
     monkeypatch.setattr(pp.np, "savez", dying_savez)
     with pytest.raises(KeyboardInterrupt):
         pp.preprocess(raw.root, out, size=8, progress=False)
-    assert _files(out) == ["dev/sample-0-6_0.npz", "dev/sample-0-6_1.npz",
-                           "stemdl-preprocess.json"]  # no tmp, no half, no lock
+    # the largest task (train, 12 samples) runs first
+    assert _files(out) == ["stemdl-preprocess.json", "train/sample-0-0_0.npz",
+                           "train/sample-0-0_1.npz"]  # no tmp, no half, no lock
 
 
 def test_failed_packed_write_leaves_no_part(raw, tmp_path, monkeypatch):
@@ -77,7 +96,7 @@ def test_failed_packed_write_leaves_no_part(raw, tmp_path, monkeypatch):
 
     def dying(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 10:  # dev (4) and test (4) done, train (12) half-way
+        if len(calls) == 18:  # largest first: train (12) and dev (4) done, test (4) half-way
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
@@ -86,7 +105,7 @@ def test_failed_packed_write_leaves_no_part(raw, tmp_path, monkeypatch):
         pp.preprocess(raw.root, out, fmt="packed", size=8, progress=False)
     assert _files(out) == ["dev/part-batch_dev_0-0000.h5", "stemdl-packed.json",
                            "stemdl-preprocess.json",
-                           "test/part-batch_test_0-0000.h5"]  # no train part, no tmp, no lock
+                           "train/part-batch_train_0-0000.h5"]  # no test part, no tmp, no lock
 
 
 def test_workers_and_ranks_give_the_same_output(raw, tmp_path, monkeypatch):
