@@ -54,13 +54,13 @@ def commit(tmp: Path, path: str | os.PathLike[str]) -> Path:
 
 
 class BackgroundCommits:
-    """`commit`s in one background thread, so a process that writes many large files
-    computes the next while the disk takes the last (an fsync of a 20 MB file waits
-    for the disk, not the CPU). `wait` raises the first failure; after an error or a
-    signal, `finish` commits what was submitted (whole files) and raises nothing."""
+    """`commit`s in background threads, so a process that writes many files computes the
+    next while the disk takes the last (an fsync waits for the disk, not the CPU).
+    `wait` raises the first failure; after an error or a signal, `finish` commits what
+    was submitted (whole files) and raises nothing."""
 
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+    def __init__(self, threads: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="commit")
         self._pending: list[Future[Path]] = []
 
     def submit(self, tmp: Path, path: str | os.PathLike[str]) -> None:

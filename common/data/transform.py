@@ -8,8 +8,8 @@ Transform, per pattern (workload.LOG_FLOOR/LOG_SCALE/CLIP_MAX):
 - x == 0 gives log = -inf and x < 0 gives NaN; both are floored to -17 (np.fmax), i.e.
   zero or negative intensity is treated as "no intensity" (output 0).
 - Resize: when H and W are multiples of size it is a block mean (4x4 for 512 -> 128),
-  computed in float32 with the log of row products (see `transform_stack`), within 1e-4
-  of the float64 result on the 0..255 scale. Otherwise it is an area
+  computed as the log of each block's product (see `transform_stack`), within 1e-4 of
+  the float64 result on the 0..255 scale. Otherwise it is an area
   resize (each output pixel the area-weighted mean of the input pixels it covers, as
   OpenCV's INTER_AREA does for shrinking), computed as Wy @ img @ Wx.T with small
   overlap matrices: two matrix products, so no extra dependency.
