@@ -184,14 +184,16 @@ def test_bench_ornl_bf16(benchmark, reader):
                        per_replica_batch=BATCH, progress=False)
 
     trainers = {"float32": make("float32"), "mixed_bfloat16": make("mixed_bfloat16")}
-    epochs = iter(range(1, 1000))
+    # each trainer its own consecutive epochs: an epoch out of sequence remakes the training
+    # iterator, whose teardown can stall for seconds (docs/BENCH.md)
+    epochs = {name: iter(range(1, 1000)) for name in trainers}
     for t in trainers.values():
         t.train_epoch(reader, 0)  # warm-up: traces
     times: dict[str, list[float]] = {k: [] for k in trainers}
 
     def run(name: str) -> None:
         start = time.perf_counter()
-        trainers[name].train_epoch(reader, next(epochs))
+        trainers[name].train_epoch(reader, next(epochs[name]))
         times[name].append(time.perf_counter() - start)
 
     def setup():

@@ -24,7 +24,7 @@ from stemdl.stfc.module import StfcModule  # noqa: E402
 BATCH = int(os.environ.get("STEMDL_BENCH_STFC_BATCH", "8"))
 STEPS = int(os.environ.get("STEMDL_BENCH_STFC_STEPS", "3"))
 SIZE = 128
-ROUNDS = 2
+ROUNDS = int(os.environ.get("STEMDL_BENCH_ROUNDS", "2"))  # interleaved rounds (ratios)
 # torch threads of the comparisons below (both sides alike). 1 by default: on the loaded
 # 2-core development VM, 2 threads ran 3 to 7x slower (test_bench_stfc_threads), which
 # drowns any other difference in noise.
