@@ -171,9 +171,10 @@ def test_bench_stfc_threads(benchmark, npz_data: Path) -> None:
             f"default ({default} threads) / 1 thread": {
                 "ratios": [a / b for a, b in zip(times["1"], times["default"], strict=True)],
                 "target": ">= 0.95x"},
+            # shown, no target: with 2 loader workers on 2 cores, 2 threads oversubscribe by
+            # definition; they win on an idle machine and lose up to 3x under load
             f"default ({default} threads) / 2 threads": {
-                "ratios": [a / b for a, b in zip(times["2"], times["default"], strict=True)],
-                "target": ">= 0.95x"},
+                "ratios": [a / b for a, b in zip(times["2"], times["default"], strict=True)]},
         }})
 
 
