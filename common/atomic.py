@@ -19,6 +19,13 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp-{os.getpid()}")
 
 
+def remove_stale_temps(folder: str | os.PathLike[str], name: str = "*") -> None:
+    """Remove the temporary files a killed run left for the files of `folder` matching the
+    glob `name`; only where no other process may be writing them (a lock is held)."""
+    for stale in Path(folder).glob(f"{name}.tmp-*"):
+        stale.unlink(missing_ok=True)
+
+
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call write(tmp), then rename tmp to `path` (parent folders created); returns `path`."""
     path = Path(path)

@@ -25,7 +25,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from stemdl.common.atomic import BackgroundCommits, write_atomic, write_temp
+from stemdl.common.atomic import (
+    BackgroundCommits,
+    remove_stale_temps,
+    write_atomic,
+    write_temp,
+)
 from stemdl.common.bounds import check_workers
 from stemdl.common.data.layouts import (
     PACKED_MANIFEST,
@@ -243,7 +248,9 @@ def run_task(task: Task) -> Summary:
                         tmp.unlink(missing_ok=True)
                     raise
             else:
-                _drop_stale_temps(task.part_path)
+                # a killed run's temporary of this part (only this rank, which holds its
+                # lock, writes this part)
+                remove_stale_temps(task.split_dir, glob.escape(task.part_path.name))
                 tmp = write_temp(task.part_path,
                                  lambda tmp: _write_part(tmp, task, handle, fd, summary))
                 summary.uncommitted.append((tmp, task.part_path))
@@ -251,13 +258,6 @@ def run_task(task: Task) -> Summary:
         if fd is not None:
             os.close(fd)
     return summary
-
-
-def _drop_stale_temps(path: Path) -> None:
-    """Remove the temporary files of `path` that a killed run left (only this rank writes
-    this part, and the rank's lock is held: none of them is being written)."""
-    for stale in path.parent.glob(glob.escape(path.name) + ".tmp-*"):
-        stale.unlink(missing_ok=True)
 
 
 def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stemdl.common.atomic import write_atomic, write_text_atomic
+from stemdl.common.atomic import remove_stale_temps, write_atomic, write_text_atomic
 from stemdl.common.data.layouts import raw_file_name
 from stemdl.common.data.raw import STACK
 
@@ -64,10 +64,8 @@ class RankWork:
     def prepare(self) -> None:
         """Create the folder; drop temporary files a killed run of this rank left."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        for stale in self.folder.glob("*.tmp-*"):
-            stale.unlink(missing_ok=True)
-        for stale in self.out.glob(f"{raw_file_name('*', self.rank)}.tmp-*"):
-            stale.unlink(missing_ok=True)
+        remove_stale_temps(self.folder)
+        remove_stale_temps(self.out, raw_file_name("*", self.rank))
 
     def _h5(self, index: int) -> Path:
         return self.folder / f"m{index:06d}.h5"
