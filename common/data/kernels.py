@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from stemdl.common.signals import signals_deferred
+
 # values multiplied into one float64: a product of 40 values in [e^-17, e^8.5] stays a
 # normal float64 (e^-680 .. e^340); more could underflow
 MAX_FACTORS = 40
@@ -74,6 +76,12 @@ def block_products(stack: np.ndarray, size: int, k: int, lo: np.float32,
     multiplied in float64 in G partial products: each of k consecutive rows (down the rows
     first, in row order) and up to MAX_FACTORS / k consecutive columns (then across, in
     column order). NaN wherever one of a product's inputs is NaN or infinite."""
+    warm_up()  # the first call compiles, signals held back
+    return _products(stack, size, k, lo, hi)
+
+
+def _products(stack: np.ndarray, size: int, k: int, lo: np.float32, hi: np.float32,
+              ) -> np.ndarray:
     c, h, w = stack.shape
     fy, fx = h // size, w // size
     m = max(1, MAX_FACTORS // k)
@@ -83,6 +91,18 @@ def block_products(stack: np.ndarray, size: int, k: int, lo: np.float32,
     return _kernel(stack, fy, fx, k, m, np.float32(lo), np.float32(hi), out)
 
 
+_compiled = False
+
+
 def warm_up() -> None:
-    """Compile (or load from the cache) now, e.g. in a parent before it forks workers."""
-    block_products(np.ones((1, 4, 8), np.float32), 2, 2, np.float32(0.5), np.float32(2.0))
+    """Compile (or load from the cache) now, e.g. in a parent before it forks workers.
+
+    SIGINT/SIGTERM are held back meanwhile: one arriving inside numba's compiler callbacks
+    is swallowed (ctypes ignores a callback's exception) and the command ran on to the end
+    (seen: `stemdl preprocess` under SIGTERM wrote everything and exited 0)."""
+    global _compiled
+    if _compiled:
+        return
+    with signals_deferred():
+        _products(np.ones((1, 4, 8), np.float32), 2, 2, np.float32(0.5), np.float32(2.0))
+    _compiled = True

@@ -162,3 +162,23 @@ def test_kernel_compiles_without_a_writable_cache(monkeypatch):
     x = np.full((1, 4, 8), 2.0, np.float32)
     out = kernel(x, 4, 4, 4, 10, np.float32(0.5), np.float32(4.0), np.empty((1, 1, 1, 2)))
     np.testing.assert_array_equal(out, np.full((1, 1, 1, 2), 2.0**16))
+
+
+def test_a_signal_during_the_compile_is_not_swallowed(monkeypatch):
+    """numba compiles through ctypes callbacks, and ctypes prints and drops a callback's
+    exception: a SIGTERM raised there let `stemdl preprocess` run on to the end."""
+    import signal
+
+    from stemdl.common.data import kernels
+    from stemdl.common.signals import Terminated, terminate_on_signals
+
+    def compile_in_a_callback(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except BaseException:  # noqa: BLE001 - as ctypes does
+            pass
+
+    monkeypatch.setattr(kernels, "_products", compile_in_a_callback)
+    monkeypatch.setattr(kernels, "_compiled", False)
+    with terminate_on_signals(), pytest.raises(Terminated):
+        kernels.warm_up()
