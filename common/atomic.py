@@ -9,21 +9,37 @@ right after a write cannot leave a complete-looking name over empty blocks.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+TEMP_MARK = ".tmp-"  # a temporary name: <final name>.tmp-<pid>
 
 
 def temp_path(path: Path) -> Path:
     """The temporary name `write_atomic` uses for `path` (unique per process)."""
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    return path.with_name(f"{path.name}{TEMP_MARK}{os.getpid()}")
 
 
 def remove_stale_temps(folder: str | os.PathLike[str], name: str = "*") -> None:
     """Remove the temporary files a killed run left for the files of `folder` matching the
     glob `name`; only where no other process may be writing them (a lock is held)."""
-    for stale in Path(folder).glob(f"{name}.tmp-*"):
+    for stale in Path(folder).glob(f"{name}{TEMP_MARK}*"):
         stale.unlink(missing_ok=True)
+
+
+def remove_temps_of(folder: str | os.PathLike[str], names: Collection[str]) -> None:
+    """Remove the temporary files a killed run left for the files `names` of `folder`, in
+    one listing of the folder however many names; only where no other process may be
+    writing them (a lock is held)."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        target, sep, _pid = entry.name.rpartition(TEMP_MARK)
+        if sep and target in names:
+            Path(entry.path).unlink(missing_ok=True)
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:

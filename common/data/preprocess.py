@@ -12,7 +12,6 @@ sample once: O(N) overall.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -27,7 +26,7 @@ import numpy as np
 
 from stemdl.common.atomic import (
     BackgroundCommits,
-    remove_stale_temps,
+    remove_temps_of,
     write_atomic,
     write_temp,
 )
@@ -248,9 +247,6 @@ def run_task(task: Task) -> Summary:
                         tmp.unlink(missing_ok=True)
                     raise
             else:
-                # a killed run's temporary of this part (only this rank, which holds its
-                # lock, writes this part)
-                remove_stale_temps(task.split_dir, glob.escape(task.part_path.name))
                 tmp = write_temp(task.part_path,
                                  lambda tmp: _write_part(tmp, task, handle, fd, summary))
                 summary.uncommitted.append((tmp, task.part_path))
@@ -375,9 +371,25 @@ def preprocess(
         if fmt == "packed":
             write_atomic(out / PACKED_MANIFEST,
                          lambda tmp: tmp.write_text(json.dumps(manifest(size), indent=1)))
+        _remove_stale_temps(tasks[rank::world])
         summary = _run_tasks(tasks[rank::world], workers, progress)
     summary.bad_files[:0] = bad_files
     return summary
+
+
+def _remove_stale_temps(mine: list[Task]) -> None:
+    """The temporary outputs a stopped run of this rank left (a worker stopped mid-task
+    leaves its files unfinished or uncommitted): removed once, before the tasks run. Only
+    this rank's outputs: other ranks may be writing theirs into the same folders."""
+    names: dict[Path, set[str]] = {}
+    for task in mine:
+        mine_here = names.setdefault(task.split_dir, set())
+        if task.fmt == "packed":
+            mine_here.add(task.part_path.name)
+        else:
+            mine_here.update(npz_name(task, name) for name in task.names)
+    for folder, finals in names.items():
+        remove_temps_of(folder, finals)
 
 
 def _run_tasks(mine: list[Task], workers: int, progress: bool | None) -> Summary:

@@ -33,10 +33,13 @@ def test_rerun_skips_everything_and_rewrites_deleted(raw, tmp_path):
     victim = sorted((out / "train").glob("*.npz"))[3]
     victim.unlink()
     (out / "train" / (victim.name + ".tmp-999")).write_bytes(b"half a file")
+    (out / "train" / "sample-9-other.npz.tmp-998").write_bytes(b"not ours")  # another rank's
     third = pp.preprocess(raw.root, out, size=8, progress=False)
     assert (third.written, third.skipped_existing) == (1, n - 1)
     assert victim.exists()
     assert len(open_split(out, "train")) == len(raw.good("train"))  # the .tmp is ignored
+    # a stopped run's temporary of one of this run's outputs is gone; not others'
+    assert [p.name for p in (out / "train").glob("*.tmp-*")] == ["sample-9-other.npz.tmp-998"]
 
 
 def test_packed_rerun_and_leftover_tmp(raw, tmp_path):
