@@ -149,11 +149,10 @@ def transform_stack(stack: np.ndarray, size: int, *, strict: bool = False) -> np
 
     When H and W are multiples of size (512 -> 128): clip x to [e^-17, e^8.5] and multiply
     each block's values in float64 in one compiled pass (`kernels.block_products`), one
-    log per product (one per block at 512 -> 128),
-    sum, scale. The result matches the float64 reference within 1e-4 on the 0..255 scale (tests/data/
-    test_transform.py). ``strict``: NaN or +-Inf input raises NonFiniteInput (on the
-    block path the same pass detects it); otherwise NaN counts as zero intensity, as in
-    `log_scale`.
+    log per product (one per block at 512 -> 128), sum, scale. The result matches the
+    float64 reference within 1e-4 on the 0..255 scale (tests/data/test_transform.py).
+    ``strict``: NaN or +-Inf input raises NonFiniteInput (on the block path the same pass
+    detects it); otherwise NaN counts as zero intensity, as in `log_scale`.
     """
     c, h, w = stack.shape
     if h % size == 0 and w % size == 0:
