@@ -322,7 +322,7 @@ class Trainer:
         local = self.strategy.experimental_local_results
         steps = math.ceil(len(reader) / (self.eval_batch * self.strategy.num_replicas_in_sync))
         bar = self._bar(steps, "evaluate")
-        for batch in dist:
+        for batch in pipeline.one_pass(dist):  # its teardown out of the way
             counts, indices, labels, preds = self._eval_step(batch)
             total += counts.numpy()
             raise_if_stopped()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import tensorflow as tf
 
@@ -107,6 +109,58 @@ def test_eval_dataset_keeps_all_patterns_and_the_remainder():
     assert stacks.shape == (4, 3, 8, 8, 1)
     np.testing.assert_allclose(stacks.numpy()[1, :, :, :, 0], reader[1].stack / 255.0, rtol=1e-6)
     assert labels.numpy().tolist() == reader.labels()[:4].tolist()
+
+
+class _Teardowns:
+    """An iterable whose iterators record the thread that tears them down."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.torn_down_in = n, []
+
+    def __iter__(self):
+        owner = self
+
+        class _It:
+            def __init__(self):
+                self.i = 0
+
+            def __iter__(self):
+                return self
+
+            def __next__(self):
+                if self.i == owner.n:
+                    raise StopIteration
+                self.i += 1
+                return self.i
+
+            def __del__(self):
+                owner.torn_down_in.append(threading.current_thread().name)
+
+        return _It()
+
+
+def _join_teardowns() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "tf.data teardown":
+            thread.join()
+
+
+def test_one_pass_yields_every_element_and_tears_down_in_the_background():
+    source = _Teardowns(5)
+    assert list(pipeline.one_pass(source)) == [1, 2, 3, 4, 5]
+    _join_teardowns()
+    assert source.torn_down_in == ["tf.data teardown"]
+    ds = tf.data.Dataset.range(7).batch(3)
+    assert [b.numpy().tolist() for b in pipeline.one_pass(ds)] == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_one_pass_left_early_tears_down_at_once():
+    source = _Teardowns(5)
+    for element in pipeline.one_pass(source):
+        if element == 2:
+            break
+    _join_teardowns()
+    assert source.torn_down_in == [threading.current_thread().name]
 
 
 def test_raw_layout_is_preprocessed_like_the_preprocessor(tmp_path):
