@@ -211,3 +211,44 @@ def test_bench_ornl_bf16(benchmark, reader):
             "ratios": [a / b for a, b in zip(times["float32"], times["mixed_bfloat16"],
                                              strict=True)],
             "target": ">= 1.3x"}}})
+
+
+def test_bench_ornl_eval_teardown(benchmark, monkeypatch):
+    """One ORNL evaluation pass (ResNet-18, 64 px, 64 stacks) with its spent iterator torn
+    down in the background (`data.one_pass`) against the old synchronous teardown, which
+    waited for tf.data's autotuning thread (docs/BENCH.md); interleaved per round."""
+    import time
+
+    small = MemoryReader(64, size=64, seed=0)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = build_resnet(18, 1, image_size=64)
+        opt = make_optimizer(1e-3, 5e-5, 0, 0)
+        opt.build(model.trainable_variables)
+    trainer = Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=16,
+                      progress=False)
+    trainer.evaluate(small)  # warm-up: traces the step
+    background = pipeline.one_pass
+    times: dict[str, list[float]] = {"background": [], "synchronous": []}
+
+    def timed(name: str) -> None:
+        start = time.perf_counter()
+        trainer.evaluate(small)
+        times[name].append(time.perf_counter() - start)
+
+    def setup():
+        with monkeypatch.context() as patch:  # the old loop: `for batch in dist`
+            patch.setattr(pipeline, "one_pass", iter)
+            timed("synchronous")
+        return (), {}
+
+    rounds = max(ROUNDS, 5) * 2  # a pass is short and its teardown's wait varies
+    benchmark.pedantic(lambda: timed("background"), setup=setup, rounds=rounds, iterations=1,
+                       warmup_rounds=0)
+    assert pipeline.one_pass is background
+    benchmark.extra_info.update({
+        "samples": len(small), "image": 64, "seconds": times, "loadavg": os.getloadavg(),
+        "interleaved": {"ORNL evaluation pass, synchronous / background teardown": {
+            "ratios": [s / b for s, b in zip(times["synchronous"], times["background"],
+                                             strict=True)],
+            "target": ">= 1.0x"}}})
