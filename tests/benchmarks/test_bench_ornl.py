@@ -35,19 +35,19 @@ def reader():
     return MemoryReader(N, size=SIZE, seed=0)
 
 
-def _resnet50_trainer() -> Trainer:
-    """Our ORNL loop on ResNet-50 (1-channel stem, AdamW), one CPU replica."""
+def _trainer(depth: int = 50, size: int = SIZE, batch: int = BATCH) -> Trainer:
+    """Our ORNL loop on a ResNet (1-channel stem, AdamW), one CPU replica."""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
-        model = build_resnet(50, 1, image_size=SIZE)
+        model = build_resnet(depth, 1, image_size=size)
         opt = make_optimizer(1e-3, 5e-5, 0, 0)
         opt.build(model.trainable_variables)
-    return Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=BATCH,
+    return Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=batch,
                    progress=False)
 
 
 def test_bench_ornl_loop_resnet50(benchmark, reader):
-    trainer = _resnet50_trainer()
+    trainer = _trainer()
     epochs = iter(range(1000))
     benchmark.extra_info.update({"samples": N, "baseline": "test_bench_keras_fit_resnet50",
                                  "batch": BATCH, "steps": STEPS, "image": SIZE})
@@ -132,7 +132,7 @@ def test_bench_ornl_vs_plain_torch(benchmark, reader):
     # TensorFlow's pool at its default did not); STEMDL_BENCH_THREADS overrides
     torch_threads = int(os.environ.get("STEMDL_BENCH_THREADS", "1"))
     torch.set_num_threads(torch_threads)
-    trainer = _resnet50_trainer()
+    trainer = _trainer()
     state: dict = {}
     times: dict[str, list[float]] = {"ours": [], "torch": []}
     epochs = iter(range(1000))
@@ -220,13 +220,7 @@ def test_bench_ornl_eval_teardown(benchmark, monkeypatch):
     import time
 
     small = MemoryReader(64, size=64, seed=0)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    with strategy.scope():
-        model = build_resnet(18, 1, image_size=64)
-        opt = make_optimizer(1e-3, 5e-5, 0, 0)
-        opt.build(model.trainable_variables)
-    trainer = Trainer(strategy, worker_info(strategy), model, opt, seed=0, per_replica_batch=16,
-                      progress=False)
+    trainer = _trainer(depth=18, size=64, batch=16)
     trainer.evaluate(small)  # warm-up: traces the step
     background = pipeline.one_pass
     times: dict[str, list[float]] = {"background": [], "synchronous": []}
