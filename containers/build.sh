@@ -42,6 +42,19 @@ if [ -z "${CA_BUNDLE:-}" ] && command -v python3 >/dev/null; then
     CA_BUNDLE=$(python3 -m pip config list 2>/dev/null | sed -n "s/^\(global\|:env:\)\.cert='\(.*\)'$/\2/p" | head -1)
 fi
 
+# The package indexes come from the environment of the build, never from this script: the
+# PIP_INDEX_URL and TORCH_INDEX variables, else the host pip's configured index-url (an
+# http(s) one: a local file:// index does not exist inside the build).
+if [ -z "${PIP_INDEX_URL:-}" ] && command -v python3 >/dev/null; then
+    PIP_INDEX_URL=$(python3 -m pip config list 2>/dev/null \
+        | sed -n "s/^\(global\|:env:\)\.index-url='\(https\?:[^' ]*\).*$/\2/p" | head -1)
+fi
+index_args() {
+    [ -n "${PIP_INDEX_URL:-}" ] && printf '%s\n' --build-arg "PIP_INDEX_URL=$PIP_INDEX_URL"
+    [ -n "${TORCH_INDEX:-}" ] && printf '%s\n' --build-arg "TORCH_INDEX=$TORCH_INDEX"
+    return 0
+}
+
 base_for() {
     if [ -n "${BASE_IMAGE:-}" ]; then echo "$BASE_IMAGE"
     elif [ "$1" = stfc ]; then echo "$STFC_BASE_IMAGE"
@@ -74,6 +87,7 @@ build_image() {
     local args=(build -f "$ctx/containers/Dockerfile" --target "$impl"
                 --build-arg "BASE_IMAGE=$(base_for "$impl")" --build-arg "VARIANT=$VARIANT"
                 -t "$TAG:$impl")
+    mapfile -t -O "${#args[@]}" args < <(index_args)
     [ -n "${CA_BUNDLE:-}" ] && [ -f "$CA_BUNDLE" ] && args+=(--secret "id=ca,src=$CA_BUNDLE")
     if [ -n "${WHEELS_DIR:-}" ]; then
         [ "$eng" = podman ] || { echo "build.sh: WHEELS_DIR needs podman (docker build has no --volume)" >&2; exit 2; }
@@ -97,6 +111,7 @@ build_sif() {
     local impl=$1 app sif=$SIF_DIR/stemdl-$impl.sif
     app=$(apptainer_cmd) || { echo "build.sh: no apptainer or singularity: SIF $impl not built (see docs/CONTAINERS.md)" >&2; return 3; }
     local args=(build --force --build-arg "VARIANT=$VARIANT" --build-arg "SRC=$ROOT")
+    mapfile -t -O "${#args[@]}" args < <(index_args)
     [ "$(id -u)" -eq 0 ] || args+=(--fakeroot)
     local archive=
     if [ "$SIF_FROM" = image ]; then

@@ -8,7 +8,10 @@
 # - The venv sees the base image's packages (--system-site-packages): on an NGC PyTorch
 #   base the NVIDIA torch build is kept, not replaced by a wheel from the index.
 # - pip never reads a pip.conf (PIP_CONFIG_FILE=/dev/null): the host's local index folders
-#   do not exist in here. PIP_INDEX_URL (default PyPI) is the index.
+#   do not exist in here. The index is the build's PIP_INDEX_URL (build.sh passes the
+#   host pip's); unset, pip's own default. No index host is named here.
+# - The torch CPU build (stfc cpu): from /wheels, else from TORCH_INDEX (a CPU wheel index,
+#   as `make TORCH_INDEX=...`); neither: a one-line error, never GBs of CUDA wheels.
 # - A CA bundle mounted as build secret (/run/secrets/ca) is used for TLS and never copied.
 # - A find-links folder mounted at /wheels (e.g. the torch CPU wheel) is used when present.
 set -euo pipefail
@@ -30,7 +33,7 @@ done
 case $variant in gpu|cpu) ;; *) echo "install.sh: variant must be gpu or cpu, not '$variant'" >&2; exit 2 ;; esac
 
 export PIP_CONFIG_FILE=/dev/null PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-export PIP_INDEX_URL=${PIP_INDEX_URL:-https://pypi.org/simple}
+if [ -z "${PIP_INDEX_URL:-}" ]; then unset PIP_INDEX_URL; fi  # empty build-arg: pip's default
 export PIP_DEFAULT_TIMEOUT=${PIP_DEFAULT_TIMEOUT:-180}
 if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi
 if [ -d /wheels ]; then export PIP_FIND_LINKS=/wheels; fi
@@ -42,10 +45,16 @@ have() { "$venv/bin/python" -c "import $1" >/dev/null 2>&1; }
 
 case $impl/$variant in
     stfc/cpu)
-        # the CPU build (local version +cpu): from /wheels, else from the PyTorch CPU index
+        # the CPU build (local version +cpu): from /wheels, else from TORCH_INDEX
         extra=()
-        compgen -G "/wheels/torch-${torch_version}+cpu-*.whl" >/dev/null \
-            || extra=(--extra-index-url https://download.pytorch.org/whl/cpu)
+        if ! compgen -G "/wheels/torch-${torch_version}+cpu-*.whl" >/dev/null; then
+            if [ -z "${TORCH_INDEX:-}" ]; then
+                echo "install.sh: torch ${torch_version}+cpu: no /wheels/torch-${torch_version}+cpu-*.whl" \
+                     "and no TORCH_INDEX (a CPU wheel index, see PyTorch's install page)" >&2
+                exit 2
+            fi
+            extra=(--extra-index-url "$TORCH_INDEX")
+        fi
         "${pip[@]}" "${extra[@]}" "torch==${torch_version}+cpu"
         "${pip[@]}" "${src}[stfc]" ;;
     stfc/gpu)

@@ -59,7 +59,8 @@ apt_mirror() {
     local m
     m=$(grep -h -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
         | grep -v -E 'security|updates' | grep -o -E 'https?://[^ ]+/debian/?' | head -1 || true)
-    echo "${m:-http://deb.debian.org/debian}"
+    [ -n "$m" ] || skip "no Debian mirror in apt's sources (set DEBIAN_MIRROR to one)"
+    echo "$m"
 }
 
 install_tools() {
@@ -159,6 +160,9 @@ build_image() {
     local args=(--format docker --target "$impl" --build-arg "BASE_IMAGE=$BASE_TAG"
                 --build-arg VARIANT=cpu -t "localhost/stemdl-bench:$impl-cpu"
                 -f "$ctx/containers/Dockerfile")
+    local index=${PIP_INDEX_URL:-$(pip_setting index-url)}
+    case $index in http://*|https://*) args+=(--build-arg "PIP_INDEX_URL=$index") ;; esac
+    [ -n "${TORCH_INDEX:-}" ] && args+=(--build-arg "TORCH_INDEX=$TORCH_INDEX")
     local ca=${CA_BUNDLE:-$(pip_setting cert)}
     [ -n "$ca" ] && [ -f "$ca" ] && args+=(--secret "id=ca,src=$ca")
     local wheels=${WHEELS_DIR:-$(pip_setting find-links)}
