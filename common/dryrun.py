@@ -57,8 +57,10 @@ def train_plan(impl: str, config: Any, run_dir: Path, readers: Mapping[str, Any]
                       f"{max(1, n_train // global_batch)} steps per epoch")
     else:
         batch_text = f"batch {batch} per replica (replicas: decided when the framework starts)"
-    lines.append(f"  model: resnet{config.resnet}; {config.epochs} epochs (mode {config.mode}, "
-                 f"target F1 {config.target_f1:g}); {batch_text}")
+    task = config.task_spec
+    lines.append(f"  task: {task.name}; model: resnet{config.resnet}; {config.epochs} epochs (mode "
+                 f"{config.mode}, target {task.label(task.primary_metric)} {config.target:g}); "
+                 f"{batch_text}")
     lines.append(f"  optimizer: {getattr(config, 'optimizer', 'adamw')}, learning rate "
                  f"{config.learning_rate:g}, weight decay {config.weight_decay:g}")
     for key, value in (extra or {}).items():

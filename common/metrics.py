@@ -1,116 +1,58 @@
-"""Classification metrics from one confusion matrix.
+"""The Metric protocol: an evaluation state that batches update and ranks sum.
 
-Batches `update` it and ranks sum it (`merge`/`+`, or an all-reduce of `.counts`);
-macro F1, top-1 and per-class F1 are derived from the whole evaluation set, never
-averaged over batches. Macro F1 follows scikit-learn's `f1_score(average="macro")`:
-the mean over labels present in the truth or the predictions, with 0/0 counted as 0.
-Hand-written (not torchmetrics) because `common/` must not import a framework.
+A metric's whole state is one numpy vector (`state`); ranks sum it (an all-reduce of the
+vector in the framework, or `merge` in numpy), and every number is derived from the
+summed state in one place (`result`), so neither framework knows what the numbers mean,
+and no number is ever a mean of per-batch values. Each task's metric implements this
+(classification: the confusion matrix in `common/tasks/classify/metric.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from stemdl.common.workload import NUM_LOGITS
 
+@runtime_checkable
+class Metric(Protocol):
+    """What the run lifecycle and the frameworks need of a task's evaluation state."""
 
-class ConfusionMatrix:
-    """counts[t, p] = number of samples of true class t predicted as p (int64)."""
-
-    def __init__(self, num_classes: int = NUM_LOGITS, counts: np.ndarray | None = None) -> None:
-        self.num_classes = int(num_classes)
-        if counts is None:
-            counts = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
-        counts = np.asarray(counts)
-        if counts.shape != (self.num_classes, self.num_classes):
-            raise ValueError(f"counts must be {self.num_classes}x{self.num_classes}, got {counts.shape}")
-        self.counts = counts.astype(np.int64, copy=True)
-
-    # -- accumulation ------------------------------------------------------------
-    def update(self, y_true: Iterable[int], y_pred: Iterable[int]) -> ConfusionMatrix:
-        """Add a batch of (true, predicted) class indices; returns self."""
-        t = np.asarray(y_true, dtype=np.int64).ravel()
-        p = np.asarray(y_pred, dtype=np.int64).ravel()
-        if t.shape != p.shape:
-            raise ValueError(f"y_true and y_pred differ in length: {t.size} vs {p.size}")
-        if t.size:
-            lo, hi = min(t.min(), p.min()), max(t.max(), p.max())
-            if lo < 0 or hi >= self.num_classes:
-                raise ValueError(f"class index out of 0..{self.num_classes - 1}: {lo if lo < 0 else hi}")
-        flat = np.bincount(t * self.num_classes + p, minlength=self.num_classes**2)
-        self.counts += flat.reshape(self.num_classes, self.num_classes)
-        return self
-
-    def update_from_logits(self, y_true: Iterable[int], logits: np.ndarray) -> ConfusionMatrix:
-        """Add a batch given logits (N, num_classes): the prediction is the arg-max."""
-        return self.update(y_true, np.asarray(logits).argmax(axis=-1))
-
-    def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
-        """Add another matrix's counts (e.g. another rank's) into this one; returns self."""
-        if other.num_classes != self.num_classes:
-            raise ValueError("cannot merge confusion matrices of different sizes")
-        self.counts += other.counts
-        return self
-
-    def __add__(self, other: ConfusionMatrix) -> ConfusionMatrix:
-        return ConfusionMatrix(self.num_classes, self.counts).merge(other)
-
-    def reset(self) -> None:
-        self.counts[:] = 0
-
-    @classmethod
-    def sum(cls, matrices: Iterable[ConfusionMatrix]) -> ConfusionMatrix:
-        """The matrix of the union of all samples (e.g. over ranks)."""
-        matrices = list(matrices)
-        if not matrices:
-            return cls()
-        total = cls(matrices[0].num_classes)
-        for m in matrices:
-            total.merge(m)
-        return total
-
-    # -- derived metrics -------------------------------------------------------------
     @property
-    def total(self) -> int:
-        return int(self.counts.sum())
+    def state(self) -> np.ndarray:
+        """The whole state as one 1-D vector; the state of several ranks is their sum."""
 
-    def present(self) -> np.ndarray:
-        """Boolean mask of classes present in the truth or in the predictions."""
-        return (self.counts.sum(axis=0) + self.counts.sum(axis=1)) > 0
+    def with_state(self, state: np.ndarray) -> Metric:
+        """A metric of the same kind holding `state` (e.g. after an all-reduce)."""
 
-    def per_class_f1(self) -> np.ndarray:
-        """F1 per class index (0 where the class has no true or predicted sample)."""
-        tp = np.diag(self.counts).astype(np.float64)
-        denom = self.counts.sum(axis=0) + self.counts.sum(axis=1)  # 2TP + FP + FN
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f1 = np.where(denom > 0, 2.0 * tp / denom, 0.0)
-        return f1
+    def update(self, target: Any, prediction: Any) -> Metric:
+        """Add a batch of targets and predictions; returns self."""
 
-    def macro_f1(self) -> float:
-        """Mean F1 over classes present in truth or predictions (scikit-learn's macro F1)."""
-        mask = self.present()
-        if not mask.any():
-            return 0.0
-        return float(self.per_class_f1()[mask].mean())
+    def merge(self, other: Metric) -> Metric:
+        """Add another state (another rank's, another batch's); returns self."""
 
-    def top1(self) -> float:
-        """Fraction of samples whose arg-max prediction is the true class."""
-        n = self.total
-        return float(np.trace(self.counts) / n) if n else 0.0
+    @property
+    def samples(self) -> int:
+        """Samples the state holds."""
 
-    def to_dict(self) -> dict:
-        """Sparse JSON-friendly form: [[true, pred, count], ...]."""
-        t, p = np.nonzero(self.counts)
-        return {
-            "num_classes": self.num_classes,
-            "entries": [[int(a), int(b), int(self.counts[a, b])] for a, b in zip(t, p)],
-        }
+    def result(self) -> dict[str, float]:
+        """Every number of the task's metric, by name (the primary one among them)."""
 
-    @classmethod
-    def from_dict(cls, data: dict) -> ConfusionMatrix:
-        cm = cls(int(data["num_classes"]))
-        for a, b, c in data["entries"]:
-            cm.counts[a, b] = c
-        return cm
+    def detail(self) -> dict[str, Any]:
+        """Task-specific detail for results.json (e.g. the confusion matrix), JSON-ready."""
+
+
+def summed(metrics: list[Metric]) -> Metric:
+    """The metric of the union of the samples of `metrics` (at least one)."""
+    if not metrics:
+        raise ValueError("summed() needs at least one metric")
+    total = metrics[0].with_state(np.zeros_like(metrics[0].state))
+    for m in metrics:
+        total.merge(m)
+    return total
+
+
+def results_equal(a: Mapping[str, float], b: Mapping[str, float], tol: float = 1e-9) -> bool:
+    """Same names and values within `tol` (tests and the evaluate-equals-training check)."""
+    return set(a) == set(b) and all(abs(float(a[k]) - float(b[k])) <= tol for k in a)

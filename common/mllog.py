@@ -20,7 +20,7 @@ from typing import Any
 from mlperf_logging.mllog import constants as C
 from mlperf_logging.mllog.mllog import MLLogger
 
-BENCHMARK_NAME = "stemdl"
+BENCHMARK_NAME = "stemdl"  # classification's (Task.benchmark)
 
 
 class Keys:
@@ -56,12 +56,12 @@ class Keys:
     # STEMDL-specific
     RECIPE = "stemdl_recipe"  # "stfc" or "ornl"
     MODEL_NAME = "stemdl_model"  # e.g. "resnet50"
-    TARGET_F1 = "stemdl_target_f1"
+    TARGET_F1 = "stemdl_target_f1"  # classification's (Task.target_log_key)
     INPUT_NORM = "stemdl_input_norm"  # {mode, mean, std, samples}: what the network is fed
     WORLD_SIZE = "stemdl_world_size"  # processes (data-parallel replicas) that trained together
     # metrics (logged with metadata epoch_num)
     EVAL_ACCURACY = C.EVAL_ACCURACY  # top-1 on the validation set
-    EVAL_F1 = "eval_macro_f1"  # macro F1 of the whole validation set: the primary metric
+    EVAL_F1 = "eval_macro_f1"  # classification's primary metric (Task.metric_log_keys)
     TRAIN_LOSS = "train_loss"
     # metadata
     EPOCH_NUM = C.EPOCH_NUM
@@ -145,9 +145,10 @@ class MLPerfLogger:
         self._emit("end", key, value, metadata, _depth + 1)
 
     # -- STEMDL conveniences (the order the compliance rules expect) ----------
-    def submission(self, org: str, division: str, status: str, platform: str) -> None:
-        """The four submission_* events plus the benchmark name."""
-        self.event(Keys.SUBMISSION_BENCHMARK, BENCHMARK_NAME, _depth=2)
+    def submission(self, org: str, division: str, status: str, platform: str,
+                   benchmark: str = BENCHMARK_NAME) -> None:
+        """The four submission_* events plus the benchmark name (the task's)."""
+        self.event(Keys.SUBMISSION_BENCHMARK, benchmark, _depth=2)
         self.event(Keys.SUBMISSION_ORG, org, _depth=2)
         self.event(Keys.SUBMISSION_DIVISION, division, _depth=2)
         self.event(Keys.SUBMISSION_STATUS, status, _depth=2)
@@ -170,10 +171,11 @@ class MLPerfLogger:
     def eval_stop(self, epoch: int) -> None:
         self.end(Keys.EVAL_STOP, metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
 
-    def eval_metrics(self, epoch: int, macro_f1: float, top1: float) -> None:
-        """The primary metric and top-1 of the whole validation set at `epoch`."""
-        self.event(Keys.EVAL_F1, float(macro_f1), metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
-        self.event(Keys.EVAL_ACCURACY, float(top1), metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
+    def eval_metrics(self, epoch: int, values: Mapping[str, float]) -> None:
+        """The whole validation set's metrics at `epoch`, one event per MLPerf key (the
+        task's keys, in its order: the primary metric first)."""
+        for key, value in values.items():
+            self.event(key, float(value), metadata={Keys.EPOCH_NUM: epoch}, _depth=2)
 
     def run_stop(self, reached_target: bool) -> None:
         """run_stop with an honest status: success only if the target was reached."""

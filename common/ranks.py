@@ -52,3 +52,49 @@ def resolve_rank(
 def share(items: Sequence[T], rank: int, world: int) -> list[T]:
     """This rank's deterministic share: every world-th item starting at rank."""
     return list(items[rank::world])
+
+
+# Training: this process's rank before the framework starts, one precedence for both
+# implementations. RANK first: torchrun and Lightning set it per process, also inside an
+# allocation whose SLURM_PROCID names the task rather than the process.
+TRAIN_RANK_VARS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",
+                   "JSM_NAMESPACE_RANK")
+
+
+def _int_env(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value.split("(")[0].split(",")[0])  # SLURM writes e.g. "2(x3)"
+    except ValueError:
+        raise StemdlError(f"launcher variable {name}={value!r} is not an integer") from None
+
+
+def launch_rank(devices_per_node: int = 1, env: Mapping[str, str] | None = None) -> int:
+    """A training process's global rank before torch.distributed or tf.distribute exists.
+
+    In order: TF_CONFIG's task (the chief is 0; workers follow it), LOCAL_RANK/NODE_RANK
+    that Lightning's own launcher gives its children (no RANK), then the first of
+    TRAIN_RANK_VARS that is set, else 0."""
+    import json
+
+    env = os.environ if env is None else env
+    raw = env.get("TF_CONFIG")
+    if raw:
+        try:
+            spec = json.loads(raw)
+            task = spec.get("task", {})
+            index = int(task.get("index", 0))
+        except (ValueError, TypeError, AttributeError):
+            raise StemdlError("TF_CONFIG is not valid JSON with a task index") from None
+        if task.get("type") == "chief":
+            return 0
+        return index + (1 if "chief" in spec.get("cluster", {}) else 0)
+    if "LOCAL_RANK" in env and "RANK" not in env:
+        return (_int_env(env, "NODE_RANK") or 0) * devices_per_node + (_int_env(env, "LOCAL_RANK") or 0)
+    for name in TRAIN_RANK_VARS:
+        value = _int_env(env, name)
+        if value is not None:
+            return value
+    return 0

@@ -12,14 +12,14 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from stemdl.common.bounds import check_workers
 from stemdl.common.config import build, parse_overrides, read_yaml
 from stemdl.common.errors import StemdlError, check_choice, closest
 from stemdl.common.numbers import check_numbers
 from stemdl.common.rundir import default_run_dir
-from stemdl.common.workload import TARGET_F1
+from stemdl.common.task import DEFAULT_TASK, Task, get_task, task_names
 
 C = TypeVar("C", bound="BaseRunConfig")
 PATH_KEYS = ("data_dir", "train_dir", "val_dir", "test_dir", "inference_dir", "run_dir")
@@ -41,9 +41,10 @@ class BaseRunConfig:
     test_dir: str | None = None
     inference_dir: str | None = None
     run_dir: str | None = None  # output folder (log, results.json, checkpoint, TensorBoard)
+    task: str = DEFAULT_TASK  # which STEMDL task (common/task.py); upstream configs: classify
     epochs: int = 10
-    mode: str = "epochs"  # "epochs": fixed epochs; "target": stop when val macro F1 >= target_f1
-    target_f1: float = TARGET_F1
+    mode: str = "epochs"  # "epochs": fixed epochs; "target": stop when the primary metric reaches its target
+    target_f1: float = get_task(DEFAULT_TASK).target  # classification's target (Task.target_key)
     seed: int = 1234
     resnet: int = 50
     batch_size: int = 32  # per process / replica
@@ -67,8 +68,31 @@ class BaseRunConfig:
     platform: str | None = None  # None = hostname
     resume: bool = False
 
+    # the settings a resumed run must share with the run that wrote its checkpoint
+    RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
+        "task", "resnet", "batch_size", "learning_rate", "weight_decay", "seed", "precision",
+        "train_samples", "nodes", "devices", "input_norm", "lr_schedule", "label_smoothing")
+
+    # output files a config may name (upstream's log_file, mlperf_logfile, model_file):
+    # relative to the run folder unless the config names them and gives no run_dir
+    OUTPUT_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    def outputs_outside(self, run_dir: str | Path) -> dict[str, Path]:
+        """The output files (key -> path) that do not go into `run_dir`."""
+        out = {}
+        for key in self.OUTPUT_KEYS:
+            path = Path(run_dir) / getattr(self, key)
+            if not path.resolve().is_relative_to(Path(run_dir).resolve()):
+                out[key] = path
+        return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        """This run's values of RESUME_FIELDS (a checkpoint records them; common.runpolicy)."""
+        return {k: getattr(self, k) for k in self.RESUME_FIELDS if hasattr(self, k)}
+
     def validate(self) -> None:
         """Raise a one-line StemdlError for values that can never work."""
+        check_choice("config key 'task'", self.task, task_names())
         check_choice("config key 'mode'", self.mode, RUN_MODES)
         check_choice("config key 'division'", self.division, DIVISIONS)
         check_choice("config key 'status'", self.status, SUBMISSION_STATUSES)
@@ -85,6 +109,16 @@ class BaseRunConfig:
         if self.num_threads is not None and self.num_threads < 1:
             raise StemdlError(f"config key 'num_threads': must be >= 1, got {self.num_threads}")
         check_numbers(self)  # every number finite; learning_rate, weight_decay, ... in range
+
+    @property
+    def task_spec(self) -> Task:
+        """The run's task (its metric, target and checks)."""
+        return get_task(self.task)
+
+    @property
+    def target(self) -> float:
+        """The primary metric's target, from the task's own config key."""
+        return float(getattr(self, self.task_spec.target_key))
 
     def settle_devices(self) -> None:
         """devices 0 means: train on the CPU (one process); the run logs 0 accelerators."""
@@ -181,10 +215,26 @@ def run_config_from_values(
         if value:
             setattr(config, key, str(Path(value).expanduser()))
     config.validate()  # before the division note: a bad value is the only line shown
+    place_named_outputs(config, {(aliases or {}).get(k, k) for k in values})
     if recipe is not None:
         settle_division(config, recipe, explicit="division" in values)
     config.settle_devices()
     return config
+
+
+def place_named_outputs(config: BaseRunConfig, named: set[str]) -> None:
+    """Upstream wrote the files its config names (`log_file: ./stemdlLog`, `mlperf_logfile:
+    ./mlperf_stemdl.log`, `model_file: ./stemdlModel.h5`) relative to the working folder,
+    and a user's job script reads them there. So, in a config without run_dir, a file the
+    config names with a folder (`./x`, `logs/x`, `/abs/x`, `~/x`) goes where it says (made
+    absolute, for every rank); a bare file name (`mlperf.log`, as our configs give) and
+    everything else stay in the run folder. With a run_dir, all are in the run folder."""
+    if config.run_dir:
+        return
+    for key in config.OUTPUT_KEYS:
+        value = str(getattr(config, key))
+        if key in named and (os.sep in value or value.startswith("~")):
+            setattr(config, key, os.path.abspath(os.path.expanduser(getattr(config, key))))
 
 
 def load_run_config(

@@ -25,10 +25,11 @@ from typing import Any
 
 from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import StemdlError
-from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.metrics import Metric
 from stemdl.common.mllog import Keys, MLPerfLogger
 from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, EpochRecord, RunResult
 from stemdl.common.signals import Terminated
+from stemdl.common.task import Task
 from stemdl.common.timing import PhaseTimer, Throughput, TimeToTarget
 
 
@@ -56,8 +57,9 @@ class RunRecorder:
         run_dir: str | os.PathLike[str],
         implementation: str,
         *,
+        task: Task,
         division: str,
-        target_f1: float,
+        target: float,
         stop_at_target: bool,
         rank: Callable[[], int] = lambda: 0,
         barrier: Callable[[], None] = lambda: None,
@@ -71,6 +73,7 @@ class RunRecorder:
         after it (a run stopped between an evaluation and its checkpoint) are dropped from
         results.json and the log, since the resumed run trains them again."""
         self.run_dir = Path(run_dir)
+        self.task = task
         self.log_name = log_name
         self._echo = echo if echo is not None else _to_stderr
         self.stop_at_target = stop_at_target
@@ -80,10 +83,11 @@ class RunRecorder:
         self.train_rate = Throughput()
         self.eval_rate = Throughput()
         self.logger = MLPerfLogger(rank=rank, barrier=barrier)
-        self.result = self._initial_result(implementation, division, target_f1)
+        self.result = self._initial_result(implementation, division, target)
         if resume and resume_epoch is not None:
             self._rewind(resume_epoch)
-        self.ttt = TimeToTarget(target_f1, run_start=time.time())
+        self.ttt = TimeToTarget(target, run_start=time.time(),
+                                higher_is_better=task.higher_is_better)
         self._last_loss: float | None = None
         self._last_epoch_time: float | None = None
         self._last_train_rate: float | None = None
@@ -94,12 +98,14 @@ class RunRecorder:
         self._stopped = False  # run_stop logged
 
     # -- set-up ----------------------------------------------------------------------
-    def _initial_result(self, implementation: str, division: str, target_f1: float) -> RunResult:
+    def _initial_result(self, implementation: str, division: str, target: float) -> RunResult:
+        task = self.task
         if self.resume and (self.run_dir / RESULTS_FILE).exists():
             result = RunResult.read(self.run_dir)
         else:
             result = RunResult(implementation=implementation, division=division)
-        result.target_f1 = target_f1
+        result.task, result.primary_metric = task.name, task.primary_metric
+        result.higher_is_better, result.target = task.higher_is_better, target
         result.mlperf_log = self.log_name
         return result
 
@@ -110,8 +116,9 @@ class RunRecorder:
         self.result.epochs = []
         for record in kept:
             self.result.add_epoch(record)
-        target = self.result.target_f1
-        if target is not None and not any((e.val_macro_f1 or 0.0) >= target for e in kept):
+        target, primary = self.result.target, self.task.primary_metric
+        if target is not None and not any(self.task.reached(e.val.get(primary), target)
+                                          for e in kept):
             self.result.reached_target, self.result.time_to_target_s = False, None
 
     @property
@@ -134,7 +141,8 @@ class RunRecorder:
         self.logger.configure(self.log_path, append=self.continuing)
         if self.continuing:
             return
-        self.logger.submission(org=org, division=division, status=status, platform=platform)
+        self.logger.submission(benchmark=self.task.benchmark, org=org, division=division,
+                               status=status, platform=platform)
         self.logger.event(Keys.CACHE_CLEAR, True)
         self.logger.start(Keys.INIT_START)
 
@@ -189,22 +197,23 @@ class RunRecorder:
         self.timer.start("eval")
         self.logger.eval_start(epoch)
 
-    def eval_stop(self, epoch: int, confusion: ConfusionMatrix) -> bool:
-        """Log the whole-set metrics of `confusion` (already summed over ranks).
+    def eval_stop(self, epoch: int, metric: Metric) -> bool:
+        """Log the whole-set values of the task's `metric` (already summed over ranks).
 
         Returns True when the run should stop (time-to-target mode, target reached).
         """
         seconds = self.timer.stop("eval")
-        self.eval_rate.add(confusion.total, seconds)
-        f1, top1 = confusion.macro_f1(), confusion.top1()
-        self.logger.eval_metrics(epoch, f1, top1)
+        self.eval_rate.add(metric.samples, seconds)
+        values = {name: float(v) for name, v in metric.result().items()}
+        primary = values[self.task.primary_metric]
+        self.logger.eval_metrics(epoch, {key: values[name] for name, key in
+                                         self.task.metric_log_keys.items() if name in values})
         self.logger.eval_stop(epoch)
-        reached_now = self.ttt.observe(epoch, f1, time.time())
+        reached_now = self.ttt.observe(epoch, primary, time.time())
         record = EpochRecord(
             epoch=epoch,
             train_loss=self._last_loss,
-            val_macro_f1=f1,
-            val_top1=top1,
+            val=values,
             epoch_time_s=self._last_epoch_time,
             eval_time_s=seconds,
             train_samples_per_s=self._last_train_rate,
@@ -212,13 +221,8 @@ class RunRecorder:
         )
         self.result.epochs = [e for e in self.result.epochs if e.epoch != epoch]
         self.result.add_epoch(record)
-        if self.result.best_val_macro_f1 == f1:
-            per_class = confusion.per_class_f1()
-            present = confusion.present()
-            self.result.val_per_class_f1 = {
-                str(i): float(per_class[i]) for i in range(len(per_class)) if present[i]
-            }
-            self.result.val_confusion = confusion.to_dict()
+        if self.result.best() == primary:
+            self.result.detail = metric.detail()
         if reached_now:
             self.result.reached_target = True
             self.result.time_to_target_s = self.ttt.seconds
@@ -226,7 +230,7 @@ class RunRecorder:
         self.result.status = "running"
         self._write()
         if self.is_writer:
-            self._echo(epoch_line(self.result.implementation, record, reached_now))
+            self._echo(epoch_line(self.result.implementation, record, reached_now, self.task))
         return self.stop_at_target and self.result.reached_target
 
     # -- the end -----------------------------------------------------------------------
@@ -289,13 +293,22 @@ class RunRecorder:
             self.result.write(self.run_dir)
 
 
-def epoch_line(implementation: str, record: EpochRecord, reached_now: bool = False) -> str:
-    """One line per epoch for the job's log (a batch job shows no progress bar)."""
-    def fmt(value: float | None, spec: str) -> str:
-        return "n/a" if value is None else format(value, spec)
+def metrics_text(values: Mapping[str, float | None], task: Task, prefix: str = "val ") -> str:
+    """`val macro F1 0.7512, top-1 0.8000`: the task's metrics in its order, the first
+    with `prefix`."""
+    parts = [f"{task.label(name)} {fmt(values.get(name), '.4f')}"
+             for name in task.metric_log_keys]
+    return prefix + ", ".join(parts)
 
+
+def fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def epoch_line(implementation: str, record: EpochRecord, reached_now: bool, task: Task) -> str:
+    """One line per epoch for the job's log (a batch job shows no progress bar)."""
     line = (f"{implementation} epoch {record.epoch}: train loss {fmt(record.train_loss, '.4f')}, "
-            f"val macro F1 {fmt(record.val_macro_f1, '.4f')}, top-1 {fmt(record.val_top1, '.4f')}, "
+            f"{metrics_text(record.val, task)}, "
             f"epoch {fmt(record.epoch_time_s, '.1f')} s, eval {fmt(record.eval_time_s, '.1f')} s, "
             f"{fmt(record.train_samples_per_s, '.1f')} samples/s")
     return line + (", target reached" if reached_now else "")

@@ -86,16 +86,21 @@ class Throughput:
 
 @dataclass
 class TimeToTarget:
-    """Seconds from run start to the first evaluation whose metric reaches the target."""
+    """Seconds from run start to the first evaluation whose metric reaches the target
+    (at or above it where higher is better, at or below it where lower is)."""
 
     target: float
     run_start: float
     reached_at: float | None = None
     reached_epoch: int | None = None
+    higher_is_better: bool = True
+
+    def meets(self, metric: float) -> bool:
+        return metric >= self.target if self.higher_is_better else metric <= self.target
 
     def observe(self, epoch: int, metric: float, now: float) -> bool:
         """Record an evaluation; returns True the first time the target is reached."""
-        if self.reached_at is None and metric >= self.target:
+        if self.reached_at is None and self.meets(metric):
             self.reached_at, self.reached_epoch = now, epoch
             return True
         return False

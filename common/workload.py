@@ -1,16 +1,15 @@
-"""The STEMDL benchmark's fixed facts and the two reference recipes, stated once.
+"""The STEMDL data's fixed facts, stated once: what every sample of every task is.
 
-Implementations read these; they never restate them (AlgoPerf-style workload card).
+A stack of 3 CBED patterns with its space group, the preprocessing transform's constants,
+the input normalizations and the split names. What depends on the task (its metric,
+target and recipes) lives in the task's package (common/tasks/, see common/task.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-# --- the task ---------------------------------------------------------------
+# --- the samples ---------------------------------------------------------------
 NUM_SPACE_GROUPS = 230
-NUM_LOGITS = 231  # index 0 is unused: labels are the space-group numbers 1..230
-MIN_LABEL, MAX_LABEL = 1, 230
+MIN_LABEL, MAX_LABEL = 1, 230  # every sample's space group (both tasks' samples carry one)
 PATTERNS_PER_STACK = 3  # one CBED pattern per zone axis
 RAW_IMAGE_SIZE = 512  # pixels per side in the ORNL raw data
 INPUT_IMAGE_SIZE = 128  # pixels per side after preprocessing (MLCommons/STFC layout)
@@ -28,11 +27,6 @@ CLIP_MAX = 255.0
 INPUT_NORMS = ("standardize", "unit", "none")
 STATS_SAMPLES = 512
 
-# --- the metric and the target ------------------------------------------------
-PRIMARY_METRIC = "macro_f1"  # F1 of the whole validation set (confusion summed over batches and ranks)
-TARGET_F1 = 0.9  # "converged" per the benchmark card
-EVAL_SPLIT = "val"  # validation materials are never seen in training (split by material)
-
 # --- canonical split names ----------------------------------------------------
 SPLITS = ("train", "val", "test", "inference")
 
@@ -40,60 +34,3 @@ SPLITS = ("train", "val", "test", "inference")
 def is_valid_label(label: int) -> bool:
     """True for a space-group number the benchmark can hold (1..230)."""
     return MIN_LABEL <= int(label) <= MAX_LABEL
-
-
-@dataclass(frozen=True)
-class StfcRecipe:
-    """STFC's recipe (closed division): 3 patterns as 3 channels, ResNet-50, Adam.
-
-    Upstream used MSE on one-hot labels, a defect: we use cross-entropy.
-    """
-
-    name: str = "stfc"
-    resnet: int = 50
-    in_channels: int = PATTERNS_PER_STACK
-    image_size: int = INPUT_IMAGE_SIZE
-    num_logits: int = NUM_LOGITS
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    batch_size: int = 32  # per process
-    loss: str = "cross_entropy"  # open division: "mse" (upstream's, on one-hot targets)
-    weight_decay: float = 0.0
-    dropout: float = 0.0
-    input_norm: str = "none"  # 0..255, as upstream; open division: standardize, unit
-    lr_schedule: str = "constant"  # open division: "cosine" (decays to 0 over the epochs)
-    label_smoothing: float = 0.0
-
-
-@dataclass(frozen=True)
-class OrnlRecipe:
-    """ORNL's recipe (closed division): one random pattern per sample in training,
-    logits averaged over the 3 patterns in evaluation, ResNet-50 with a 1-channel stem.
-    """
-
-    name: str = "ornl"
-    resnet: int = 50
-    in_channels: int = 1
-    image_size: int = INPUT_IMAGE_SIZE
-    num_logits: int = NUM_LOGITS
-    optimizer: str = "adamw"
-    learning_rate: float = 1e-3  # per replica: scaled linearly by the number of replicas
-    scale_lr_by_replicas: bool = True
-    weight_decay: float = 5e-5
-    warmup_epochs: int = 5
-    batch_size: int = 32  # per replica
-    loss: str = "cross_entropy"
-    input_norm: str = "unit"  # x / 255 (upstream fed 0..255); open: standardize, none
-    lr_schedule: str = "constant"  # after warm-up; open division: "cosine"
-    label_smoothing: float = 0.0
-    dropout: float = 0.5  # on the pooled features, before the logits
-    random_erasing_p: float = 0.8
-    mixup_alpha: float = 0.0  # optional; 0 disables it
-    train_patterns: str = "one_random"  # one randomly chosen pattern of the 3 per sample
-    eval_patterns: str = "mean_logits"  # logits averaged over the 3 patterns
-    extra: dict = field(default_factory=dict)
-
-
-STFC = StfcRecipe()
-ORNL = OrnlRecipe()
-RECIPES = {"stfc": STFC, "ornl": ORNL}

@@ -19,10 +19,14 @@ from typing import Any
 
 from stemdl.common.errors import DataError
 from stemdl.common.results import CPU_DEVICE, RESULTS_FILE, RunResult
+from stemdl.common.task import get_task
 
 NOT_REACHED = "not reached"
 
-# (field, column title, kind) in table order; `kind` picks the text formatting.
+# (field, column title, kind) in table order; `kind` picks the text formatting. The metric
+# rows (best validation value and test value of each metric of each task shown) stand
+# where METRICS_PLACE is: `columns(rows)` puts them there.
+METRICS_PLACE = ("<metrics>", "", "metrics")
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run", "run", "text"),
     ("implementation", "implementation", "text"),
@@ -35,11 +39,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("eval_samples_per_s", "eval samples/s", "rate"),
     ("mean_epoch_time_s", "time per epoch (s)", "seconds"),
     ("epochs", "epochs", "int"),
-    ("time_to_target_s", "time to target F1 (s)", "ttt"),
-    ("best_val_macro_f1", "best val macro F1", "metric"),
-    ("best_val_top1", "best val top-1", "metric"),
-    ("test_macro_f1", "test macro F1", "metric"),
-    ("test_top1", "test top-1", "metric"),
+    ("time_to_target_s", "time to target (s)", "ttt"),
+    METRICS_PLACE,
     ("inference_latency_per_sample_s", "inference latency/sample (ms)", "ms"),
     ("inference_samples_per_s", "inference samples/s", "rate"),
     ("parameters", "parameters", "count"),
@@ -67,13 +68,13 @@ class CompareRow:
     eval_samples_per_s: float | None
     mean_epoch_time_s: float | None
     epochs: int
-    target_f1: float | None
+    task: str
+    primary_metric: str
+    target: float | None
     reached_target: bool
     time_to_target_s: float | None
-    best_val_macro_f1: float | None
-    best_val_top1: float | None
-    test_macro_f1: float | None
-    test_top1: float | None
+    best_val: dict[str, float]
+    test: dict[str, float]
     inference_latency_per_sample_s: float | None
     inference_samples_per_s: float | None
     parameters: int | None
@@ -198,13 +199,13 @@ def row_of(run: Run, check: ComplianceCheck | None = default_compliance_check) -
         eval_samples_per_s=r.eval_samples_per_s,
         mean_epoch_time_s=r.mean_epoch_time_s,
         epochs=len(r.epochs),
-        target_f1=r.target_f1,
+        task=r.task,
+        primary_metric=r.primary_metric,
+        target=r.target,
         reached_target=bool(r.reached_target),
         time_to_target_s=r.time_to_target_s if r.reached_target else None,
-        best_val_macro_f1=r.best_val_macro_f1,
-        best_val_top1=r.best_val_top1,
-        test_macro_f1=r.test_macro_f1,
-        test_top1=r.test_top1,
+        best_val=dict(r.best_val),
+        test=dict(r.test),
         inference_latency_per_sample_s=r.inference.get("sample_latency_mean_s"),
         inference_samples_per_s=r.inference.get("samples_per_second"),
         parameters=r.parameters,
@@ -224,13 +225,31 @@ def compare_rows(
 
 
 # -- formatting -----------------------------------------------------------------------------
+def columns(rows: Sequence[CompareRow]) -> list[tuple[str, str, str]]:
+    """COLUMNS with the metric rows of the rows' tasks in METRICS_PLACE: `best_val.NAME`
+    ("best val macro F1") for each metric, then `test.NAME` ("test macro F1")."""
+    tasks = [get_task(name) for name in dict.fromkeys(r.task for r in rows)] or [get_task()]
+    metrics = [(f"{group}.{name}", f"{title} {task.label(name)}", "metric")
+               for group, title in (("best_val", "best val"), ("test", "test"))
+               for task in tasks for name in task.metric_log_keys]
+    out: list[tuple[str, str, str]] = []
+    for column in COLUMNS:
+        out += metrics if column == METRICS_PLACE else [column]
+    return out
+
+
 def format_value(row: CompareRow, name: str, kind: str) -> str:
     """A cell's text; '-' where the run recorded nothing."""
-    value = getattr(row, name)
+    if "." in name:  # best_val.macro_f1: a metric of the run's task
+        group, metric = name.split(".", 1)
+        value = getattr(row, group).get(metric)
+    else:
+        value = getattr(row, name)
     if kind == "ttt":
         if not row.reached_target:
             return NOT_REACHED
-        target = f" (F1 {row.target_f1:g})" if row.target_f1 is not None else ""
+        label = get_task(row.task).label(row.primary_metric)
+        target = f" ({label} {row.target:g})" if row.target is not None else ""
         return f"{value:.1f}{target}" if value is not None else f"reached{target}"
     if value is None:
         return "-"
@@ -255,7 +274,8 @@ def format_value(row: CompareRow, name: str, kind: str) -> str:
 
 def _cells(rows: Sequence[CompareRow]) -> list[list[str]]:
     """Transposed table: one line per figure, one column per run (fits a terminal)."""
-    return [[title] + [format_value(r, name, kind) for r in rows] for name, title, kind in COLUMNS]
+    return [[title] + [format_value(r, name, kind) for r in rows]
+            for name, title, kind in columns(rows)]
 
 
 def format_text(rows: Sequence[CompareRow]) -> str:

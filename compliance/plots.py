@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from stemdl.common.atomic import write_atomic
 from stemdl.common.errors import StemdlError
-from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.task import get_task
 from stemdl.compliance.compare import Run
 
 MAX_TICK_LABELS = 40  # more space groups than this: label every k-th bar only
@@ -37,52 +37,71 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _f1_curve(run: Run, x_attr: str) -> tuple[list[float], list[float]]:
+def _curve(run: Run, x_attr: str) -> tuple[list[float], list[float]]:
+    """(x, primary metric) of the run's epochs."""
+    key = run.result.primary_metric
     pts = [
-        (getattr(e, x_attr), e.val_macro_f1)
+        (getattr(e, x_attr), e.val[key])
         for e in run.result.epochs
-        if getattr(e, x_attr) is not None and e.val_macro_f1 is not None
+        if getattr(e, x_attr) is not None and e.val.get(key) is not None
     ]
     pts.sort()
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
 def comparison_figure(runs: Sequence[Run]) -> Figure:
-    """F1 vs wall time, F1 vs epoch (one Line2D per run on each), per-space-group F1 bars."""
-    fig = Figure(figsize=(13, 9), layout="constrained")
-    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1))
+    """The primary metric vs wall time and vs epoch (one Line2D per run on each); for
+    classification runs, per-space-group F1 bars below."""
+    classified = [r for r in runs if _per_class(r)]
+    fig = Figure(figsize=(13, 9 if classified else 4.5), layout="constrained")
+    grid = fig.add_gridspec(2 if classified else 1, 2)
     ax_time = fig.add_subplot(grid[0, 0])
     ax_epoch = fig.add_subplot(grid[0, 1])
-    ax_bars = fig.add_subplot(grid[1, :])
     colors = [f"C{i % 10}" for i in range(len(runs))]
-    targets = sorted({r.result.target_f1 for r in runs if r.result.target_f1 is not None})
+    targets = sorted({r.result.target for r in runs if r.result.target is not None})
     target = f" (target {', '.join(f'{t:g}' for t in targets)})" if targets else ""
+    names = dict.fromkeys(get_task(r.result.task).label(r.result.primary_metric) for r in runs)
+    metric = "validation " + (" / ".join(names) or "metric")
 
     for run, color in zip(runs, colors):
-        x, y = _f1_curve(run, "wall_time_s")
+        x, y = _curve(run, "wall_time_s")
         ax_time.plot(x, y, marker="o", color=color, label=run.label)
-        x, y = _f1_curve(run, "epoch")
+        x, y = _curve(run, "epoch")
         ax_epoch.plot(x, y, marker="o", color=color, label=run.label)
-    ax_time.set(xlabel="wall time since run_start (s)", ylabel="validation macro F1",
-                title=f"validation macro F1 vs wall time{target}")
-    ax_epoch.set(xlabel="epoch", ylabel="validation macro F1",
-                 title=f"validation macro F1 vs epoch{target}")
+    ax_time.set(xlabel="wall time since run_start (s)", ylabel=metric,
+                title=f"{metric} vs wall time{target}")
+    ax_epoch.set(xlabel="epoch", ylabel=metric, title=f"{metric} vs epoch{target}")
     ax_epoch.xaxis.get_major_locator().set_params(integer=True)
     for ax in (ax_time, ax_epoch):
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
 
-    _space_group_bars(ax_bars, runs, colors)
+    if classified:
+        shown = [(r, c) for r, c in zip(runs, colors) if r in classified]
+        _space_group_bars(fig.add_subplot(grid[1, :]), [r for r, _ in shown],
+                          [c for _, c in shown])
     return fig
+
+
+def _per_class(run: Run) -> dict[str, float]:
+    """Classification's F1 per space group (results.json detail), else {}."""
+    return dict(run.result.detail.get("per_class_f1") or {}) if run.result.task == "classify" else {}
+
+
+def _confusion(run: Run):
+    """The run's confusion matrix (classification's detail), or None."""
+    if run.result.task != "classify":
+        return None
+    return get_task(run.result.task).metric_from_detail(run.result.detail)
 
 
 def _true_groups(run: Run) -> set[int]:
     """Space groups with a validation sample (a class only ever predicted has F1 0: noise)."""
-    if run.result.val_confusion:
-        counts = ConfusionMatrix.from_dict(run.result.val_confusion).counts
-        return {int(g) for g in np.flatnonzero(counts.sum(axis=1))}
-    return {int(k) for k in run.result.val_per_class_f1}
+    cm = _confusion(run)
+    if cm is not None:
+        return {int(g) for g in np.flatnonzero(cm.counts.sum(axis=1))}
+    return {int(k) for k in _per_class(run)}
 
 
 def _space_group_bars(ax, runs: Sequence[Run], colors: Sequence[str]) -> None:
@@ -91,7 +110,7 @@ def _space_group_bars(ax, runs: Sequence[Run], colors: Sequence[str]) -> None:
     width = 0.8 / n
     pos = np.arange(len(groups))
     for i, (run, color) in enumerate(zip(runs, colors)):
-        f1 = run.result.val_per_class_f1
+        f1 = _per_class(run)
         heights = [f1.get(str(g), 0.0) for g in groups]
         ax.bar(pos + (i - (n - 1) / 2) * width, heights, width=width, color=color,
                label=run.label)
@@ -109,12 +128,11 @@ def _space_group_bars(ax, runs: Sequence[Run], colors: Sequence[str]) -> None:
 def confusion_figure(run: Run) -> Figure | None:
     """Heat map of the run's validation confusion matrix (best epoch), classes present only.
 
-    None when the run recorded no confusion matrix.
+    None when the run recorded no confusion matrix (a run of another task has none).
     """
-    data = run.result.val_confusion
-    if not data:
+    cm = _confusion(run)
+    if cm is None:
         return None
-    cm = ConfusionMatrix.from_dict(data)
     present = np.flatnonzero(cm.present())
     counts = cm.counts[np.ix_(present, present)]
     size = min(14.0, 4.0 + 0.08 * len(present))

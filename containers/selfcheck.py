@@ -20,7 +20,7 @@ BATCH, SIZE = 2, 64
 def check_stfc() -> str:
     import torch
 
-    from stemdl.common.workload import NUM_LOGITS
+    from stemdl.common.tasks.classify.facts import NUM_LOGITS
     from stemdl.stfc.resnet import build_resnet
 
     torch.manual_seed(0)
@@ -38,7 +38,7 @@ def check_ornl() -> str:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from stemdl.common.workload import NUM_LOGITS
+    from stemdl.common.tasks.classify.facts import NUM_LOGITS
     from stemdl.ornl.resnet import build_resnet
 
     with tf.device("/CPU:0"):

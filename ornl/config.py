@@ -4,11 +4,14 @@ upstream flag and key names mapped onto them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.runconfig import BaseRunConfig
+from stemdl.common.task import get_task
 from stemdl.common.training import check_options
-from stemdl.common.workload import ORNL
+
+ORNL = get_task("classify").recipes["ornl"]  # this implementation's recipe
 
 PRECISIONS = {
     "32": "float32", "fp32": "float32", "float32": "float32",
@@ -53,17 +56,18 @@ class OrnlConfig(BaseRunConfig):
     checkpoint_keep: int = 2
     slurm_port_base: int = 8888
 
+    RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
+        *BaseRunConfig.RESUME_FIELDS, "scale_lr_by_replicas", "warmup_epochs", "dropout",
+        "random_erasing_p", "mixup_alpha")
+
     def validate(self) -> None:
+        """The shared checks (every number's range is in common/numbers.py: dropout in
+        [0, 1), random_erasing_p in [0, 1], warm-up, weight decay and mixup >= 0), then
+        ORNL's own choices."""
         super().validate()
         check_options(self)
         check_choice("config key 'precision'", self.precision, PRECISIONS)
         check_choice("config key 'strategy'", self.strategy, STRATEGIES)
-        for key in ("dropout", "random_erasing_p"):
-            if not 0.0 <= getattr(self, key) < 1.0 + (key == "random_erasing_p"):
-                raise StemdlError(f"config key '{key}': must be in [0, 1], got {getattr(self, key)}")
-        for key in ("warmup_epochs", "weight_decay", "mixup_alpha"):
-            if getattr(self, key) < 0:
-                raise StemdlError(f"config key '{key}': must be >= 0, got {getattr(self, key)}")
         if self.checkpoint_keep < 1:
             raise StemdlError(f"config key 'checkpoint_keep': must be >= 1, got {self.checkpoint_keep}")
 

@@ -9,60 +9,61 @@ into results.json (test_macro_f1, test_top1, inference).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from stemdl.common.atomic import write_text_atomic
 from stemdl.common.config import build
 from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
-from stemdl.common.results import RunResult
-from stemdl.common.timing import LatencyMeter
+from stemdl.common.evaluation import add_evaluate_arguments, resolve_request
+from stemdl.common.runpolicy import time_batches
+from stemdl.common.runrecorder import metrics_text
+from stemdl.common.task import get_task
 from stemdl.ornl.config import ALIASES, OrnlConfig
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="stemdl evaluate ornl",
-                     description="Evaluate a trained ORNL run on a split (default: test).")
-    parser.add_argument("--run-dir", required=True, help="the training run's folder")
-    parser.add_argument("--split", default="test", help="val or test (default test)")
-    parser.add_argument("--data-dir", help="folder holding the split (default: the run's config)")
-    parser.add_argument("--batch-size", type=int, default=None, help="stacks per batch")
-    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+                            description="Evaluate a trained ORNL run on a split (default: val).")
+    add_evaluate_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from stemdl.common.data.layouts import canonical_split
     from stemdl.common.data.splits import check_reader, open_split_dir
     from stemdl.ornl.checkpoint import has_checkpoint
 
-    run_dir = Path(args.run_dir)
-    result = RunResult.read(run_dir)
+    if args.run_dir is None and args.checkpoint is not None:  # its checkpoints/ or the run
+        ckpt = Path(args.checkpoint)
+        args.run_dir = str(ckpt.parent if ckpt.name == "checkpoints" else ckpt)
+    req = resolve_request(args)
+    run_dir, result = req.run_dir, req.result
     if result.implementation != "ornl":
         raise StemdlError(f"{run_dir}: a '{result.implementation}' run, not an ornl one")
     known = set(OrnlConfig.__dataclass_fields__)
     cfg = build(OrnlConfig, {k: v for k, v in result.config.items() if k in known}, ALIASES)
-    split = canonical_split(args.split)
-    root = Path(args.data_dir) if args.data_dir else cfg.split_dir(split)
-    if root is None:
-        raise StemdlError(f"no {split} data: pass --data-dir")
-    reader = open_split_dir(root, split)
-    check_reader(reader, root)
+    reader = open_split_dir(req.data, req.split)
+    check_reader(reader, req.data)
     if not has_checkpoint(run_dir):
         raise StemdlError(f"{run_dir}: no checkpoint to evaluate")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise StemdlError(f"--batch-size: must be >= 1, got {args.batch_size}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    f1, top1, latency = _evaluate(cfg, run_dir, reader, args.batch_size or cfg.eval_batch_size
-                                  or cfg.batch_size)
-    print(f"ornl {split}: macro F1 {f1:.4f}, top-1 {top1:.4f}, {len(reader)} samples, "
+    metric, latency = _evaluate(cfg, run_dir, reader, req.batch_size or cfg.eval_batch_size
+                                or cfg.batch_size)
+    task = get_task(result.task)
+    values = metric.result()
+    print(f"ornl {req.split}: {metrics_text(values, task, '')}, {len(reader)} samples, "
           f"{latency.get('samples_per_second', 0):.1f} samples/s")
-    if split == "test" and not args.no_write:
-        result.test_macro_f1, result.test_top1, result.inference = f1, top1, latency
+    if req.json:
+        out = {"run_dir": str(run_dir), "data": str(req.data), "split": req.split,
+               "task": task.name, "samples": metric.samples, **values, "inference": latency}
+        write_text_atomic(req.json, json.dumps(out, indent=2) + "\n")
+    if req.split == "test" and req.write_back:
+        result.test, result.inference = values, {**latency, "split": req.split}
         result.write(run_dir)
     return 0
 
@@ -76,12 +77,13 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
     from stemdl.ornl.checkpoint import checkpoint_dir
     from stemdl.ornl.distributed import worker_info
     from stemdl.ornl.loop import Trainer
-    from stemdl.ornl.resnet import build_resnet
+    from stemdl.ornl.tasks import hooks
 
     strategy = tf.distribute.get_strategy()
     net = network_of(cfg, run_dir)
-    model = build_resnet(net["resnet"], net["in_channels"], net["num_classes"],
-                         dropout=net["dropout"], image_size=pipeline.image_size(reader))
+    task = hooks(net["task"])
+    model = task.build_model(net["resnet"], net["in_channels"], net["dropout"],
+                             pipeline.image_size(reader))
     path = tf.train.latest_checkpoint(str(checkpoint_dir(run_dir)))
     try:
         tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
@@ -90,7 +92,7 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
         raise StemdlError(f"{path}: corrupt or incompatible checkpoint ({first[:200]})") from None
     trainer = Trainer(strategy, worker_info(strategy), model, None, seed=cfg.seed,
                       per_replica_batch=batch, eval_batch=batch, progress=False,
-                      input_norm=net["input_norm"])
+                      input_norm=net["input_norm"], task=net["task"])
     return time_inference(trainer, reader, batch, cfg.seed)
 
 
@@ -99,38 +101,42 @@ def network_of(cfg: OrnlConfig, run_dir: Path) -> dict:
     `checkpoints/model.json` (written when training starts, so a killed run has it),
     else from the config in results.json (runs from before model.json; fed x / 255)."""
     from stemdl.common.data.normalize import InputNorm, fixed_norm
-    from stemdl.common.workload import NUM_LOGITS
     from stemdl.ornl.checkpoint import read_model_spec
 
     spec = read_model_spec(run_dir) or {}
     saved = spec.get("input_norm")
     return {
+        "task": spec.get("task", cfg.task),
         "resnet": int(spec.get("resnet", cfg.resnet)),
         "in_channels": int(spec.get("in_channels", 1)),
-        "num_classes": int(spec.get("num_classes", NUM_LOGITS)),
         "dropout": float(spec.get("dropout", cfg.dropout)),
         "input_norm": InputNorm.from_dict(saved) if saved else fixed_norm("unit", 3),
     }
 
 
 def time_inference(trainer, reader, batch: int, seed: int):
-    """(macro F1, top-1, latency summary) of `reader` on this process, timing each forward
-    pass of a batch of stacks (3 patterns each, logits averaged): the inference figures of
-    results.json. Data loading is not timed; one untimed batch traces the graph first."""
-    from stemdl.common.data.samples import FirstN
-    from stemdl.common.metrics import ConfusionMatrix
+    """(the metric, latency summary) of `reader` on this process alone (no collective),
+    timing each forward pass of a batch of stacks (3 patterns each, logits averaged) and
+    its prediction: the inference figures of results.json. Data loading is not timed; the
+    first batch runs once untimed, to trace the graph."""
     from stemdl.ornl import data as pipeline
 
-    trainer.evaluate(FirstN(reader, min(len(reader), batch)))  # trace once, untimed
-    meter = LatencyMeter()
     opts = pipeline.PipelineOptions(seed=seed, per_replica_batch=batch, norm=trainer.input_norm)
-    confusion = ConfusionMatrix()
-    for _, stacks, labels in pipeline.eval_dataset(reader, opts):
-        t0 = time.perf_counter()
-        logits = trainer._forward(stacks).numpy()
-        meter.add(int(stacks.shape[0]), time.perf_counter() - t0)
-        confusion.update(labels.numpy(), logits.argmax(-1))
-    return confusion.macro_f1(), confusion.top1(), meter.summary()
+    metric = trainer.hooks.task.new_metric()
+    def batches():
+        traced = False
+        for _, stacks, labels in pipeline.eval_dataset(reader, opts):
+            if not traced:  # before the clock starts: the first call traces the graph
+                trainer._forward(stacks)
+                traced = True
+            yield stacks, labels
+
+    def forward(item):
+        return trainer.hooks.predict(trainer._forward(item[0])).numpy()
+
+    meter = time_batches(batches(), forward, size=lambda item: int(item[0].shape[0]),
+                         each=lambda item, preds: metric.update(item[1].numpy(), preds))
+    return metric, meter.summary()
 
 
 if __name__ == "__main__":

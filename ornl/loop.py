@@ -18,14 +18,15 @@ import tensorflow as tf
 
 from stemdl.common.data.normalize import InputNorm
 from stemdl.common.data.samples import SampleReader
-from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.metrics import Metric
 from stemdl.common.progress import progress as progress_bar
 from stemdl.common.signals import raise_if_stopped
 from stemdl.common.training import lr_factors
-from stemdl.common.workload import NUM_LOGITS, PATTERNS_PER_STACK
+from stemdl.common.workload import PATTERNS_PER_STACK
 from stemdl.ornl import augment
 from stemdl.ornl import data as pipeline
 from stemdl.ornl.distributed import WorkerInfo
+from stemdl.ornl.tasks import hooks
 from stemdl.ornl.tracing import FirstStep, trace_once
 
 SUM = tf.distribute.ReduceOp.SUM
@@ -92,9 +93,9 @@ def make_optimizer(base_lr: float, weight_decay: float, warmup_steps: int, warmu
 
 @dataclass
 class EvalOutput:
-    """Whole-set confusion (summed over replicas and workers) and this worker's predictions."""
+    """The whole set's metric (summed over replicas and workers) and this worker's predictions."""
 
-    confusion: ConfusionMatrix
+    metric: Metric
     indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     preds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -116,7 +117,7 @@ class Trainer:
         random_erasing_p: float = 0.8,
         mixup_alpha: float = 0.0,
         xla: bool = False,
-        num_classes: int = NUM_LOGITS,
+        task: str = "classify",
         progress: bool = True,
         input_norm: InputNorm | None = None,
         label_smoothing: float = 0.0,
@@ -129,7 +130,7 @@ class Trainer:
         self.eval_batch = int(eval_batch or per_replica_batch)
         self.random_erasing_p = float(random_erasing_p)
         self.mixup_alpha = float(mixup_alpha)
-        self.num_classes = int(num_classes)
+        self.hooks = hooks(task)
         self.input_norm = input_norm
         self.label_smoothing = float(label_smoothing)
         self.parallel_reads = parallel_reads or None  # per input pipeline; None: autotune
@@ -167,26 +168,19 @@ class Trainer:
             if self.mixup_alpha > 0:
                 images, y_a, y_b, lam = augment.mixup(images, labels, self.mixup_alpha, mix_seed)
                 logits = self.model(images, training=True)
-                ce_a = self._cross_entropy(y_a, logits)
-                ce_b = self._cross_entropy(y_b, logits)
+                ce_a = self._per_example_loss(y_a, logits)
+                ce_b = self._per_example_loss(y_b, logits)
                 per_example = lam * ce_a + (1.0 - lam) * ce_b
             else:
                 logits = self.model(images, training=True)
-                per_example = self._cross_entropy(labels, logits)
+                per_example = self._per_example_loss(labels, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             scaled = self.optimizer.scale_loss(loss) if self._scaled else loss
         grads = tape.gradient(scaled, self.model.trainable_variables)
         return loss, grads
 
-    def _cross_entropy(self, labels, logits):
-        """Per-example cross-entropy, label-smoothed as torch's CrossEntropyLoss does:
-        (1 - e) CE(label) + e mean over classes of -log p."""
-        if self.label_smoothing <= 0:
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-        logp = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        nll = -tf.gather(logp, tf.cast(labels, tf.int32), batch_dims=1)
-        e = self.label_smoothing
-        return (1.0 - e) * nll - e * tf.reduce_mean(logp, axis=-1)
+    def _per_example_loss(self, labels, logits):
+        return self.hooks.per_example_loss(labels, logits, self.label_smoothing)
 
     def _replica_train(self, images, labels):
         ctx = tf.distribute.get_replica_context()
@@ -268,12 +262,10 @@ class Trainer:
         logits = tf.cond(
             tf.shape(stacks)[0] > 0,
             lambda: self._forward(stacks),
-            lambda: tf.zeros([0, self.num_classes], tf.float32),
+            self.hooks.empty_outputs,
         )
-        preds = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        counts = tf.math.confusion_matrix(labels, preds, num_classes=self.num_classes,
-                                          dtype=tf.int64)
-        return counts, indices, labels, preds
+        preds = self.hooks.predict(logits)
+        return self.hooks.state_update(labels, preds), indices, labels, preds
 
     def _distributed_eval_step(self, batch):
         counts, indices, labels, preds = self.strategy.run(self._replica_eval, args=batch)
@@ -307,7 +299,7 @@ class Trainer:
             self._sync_step()
 
     def evaluate(self, reader: SampleReader, keep_predictions: bool = False) -> EvalOutput:
-        """Logits averaged over the 3 patterns; confusion summed over all replicas/workers.
+        """Logits averaged over the 3 patterns; the metric's state summed over all replicas/workers.
 
         The replicas' BatchNorm statistics are synchronised first (`sync_statistics`)."""
         self.sync_statistics()
@@ -317,7 +309,7 @@ class Trainer:
         if self._eval_step is None:  # batch dimension None: the short last batch reuses it
             self._eval_step, self.startup["eval_trace_s"] = trace_once(
                 self._distributed_eval_step, dist.element_spec)
-        total = np.zeros((self.num_classes, self.num_classes), np.int64)
+        total = np.zeros(self.hooks.state_size, np.int64)
         kept: list[list[np.ndarray]] = [[], [], []]
         local = self.strategy.experimental_local_results
         steps = math.ceil(len(reader) / (self.eval_batch * self.strategy.num_replicas_in_sync))
@@ -331,7 +323,7 @@ class Trainer:
                 for store, value in zip(kept, (indices, labels, preds), strict=True):
                     store.extend(np.asarray(v).ravel() for v in local(value))
         bar.close()
-        out = EvalOutput(ConfusionMatrix(self.num_classes, total))
+        out = EvalOutput(self.hooks.metric(total))
         if keep_predictions and kept[0]:
             out.indices, out.labels, out.preds = (np.concatenate(k).astype(np.int64) for k in kept)
         return out

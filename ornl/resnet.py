@@ -17,7 +17,6 @@ import keras
 from keras import layers
 
 from stemdl.common.modelspec import ResNetSpec, resnet_spec
-from stemdl.common.workload import NUM_LOGITS
 
 _BN = {"momentum": 0.9, "epsilon": 1e-5}
 
@@ -52,7 +51,7 @@ def _block(x, spec: ResNetSpec, cin: int, width: int, stride: int, name: str):
 def build_resnet(
     depth: int = 50,
     in_channels: int = 1,
-    num_classes: int = NUM_LOGITS,
+    num_classes: int = 231,
     dropout: float = 0.5,
     image_size: int | None = None,
 ) -> keras.Model:

@@ -15,17 +15,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.atomic import write_atomic
 from stemdl.common.config import to_dict
 from stemdl.common.dryrun import add_dry_run
 from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
+from stemdl.common.ranks import launch_rank
 from stemdl.common.results import RunResult, host_info
 from stemdl.common.runconfig import load_run_config
+from stemdl.common.runpolicy import (
+    check_global_batch,
+    check_same_settings,
+    inference_split,
+    start_line,
+    summary_line,
+    weights_bytes,
+    write_predictions,
+)
 from stemdl.common.signals import raise_if_stopped, signals_at_safe_points
-from stemdl.common.workload import ORNL
+from stemdl.common.task import get_task
 from stemdl.ornl.config import ALIASES, OrnlConfig
+
+ORNL = get_task("classify").recipes["ornl"]  # this implementation's recipe
 
 # test-only fault injection: SIGKILL this process right after the checkpoint of epoch N
 KILL_AFTER_EPOCH_ENV = "STEMDL_ORNL_KILL_AFTER_EPOCH"
@@ -141,34 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         return dry_run(cfg)
     result = run(cfg)
-    print(
-        f"ornl: {len(result.epochs)} epoch(s), best val macro F1 {result.best_val_macro_f1:.4f}, "
-        f"top-1 {result.best_val_top1:.4f}, status {result.status}; results in "
-        f"{Path(cfg.run_dir) / 'results.json'}",
-        file=sys.stderr,
-    )
+    if launch_rank() == 0:
+        print(summary_line(result, cfg.run_dir), flush=True)
     return 0
-
-
-def launch_rank() -> int:
-    """This worker's index before TensorFlow starts: TF_CONFIG's task (the chief is 0),
-    else the launcher's rank variables (SLURM, MPI, LSF), else 0."""
-    import json
-
-    from stemdl.common.ranks import resolve_rank
-
-    raw = os.environ.get("TF_CONFIG")
-    if raw:
-        try:
-            spec = json.loads(raw)
-            task = spec.get("task", {})
-            index = int(task.get("index", 0))
-        except (ValueError, TypeError, AttributeError):
-            raise StemdlError("TF_CONFIG is not valid JSON with a task index") from None
-        if task.get("type") == "chief":
-            return 0
-        return index + (1 if "chief" in spec.get("cluster", {}) else 0)
-    return resolve_rank()[0]
 
 
 def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
@@ -176,15 +162,23 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
     resume policy, and the splits. Returns the readers and this worker's rank."""
     from stemdl.common.data.splits import open_run_splits
     from stemdl.common.rundir import check_run_dir
-    from stemdl.ornl.checkpoint import has_checkpoint
+    from stemdl.ornl.checkpoint import (
+        MODEL_SPEC_FILE,
+        checkpoint_dir,
+        has_checkpoint,
+        read_model_spec,
+    )
 
     cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
     rank = launch_rank()
     check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
+    if cfg.resume:
+        check_same_settings(checkpoint_dir(cfg.run_dir) / MODEL_SPEC_FILE,
+                            (read_model_spec(cfg.run_dir) or {}).get("fingerprint"),
+                            cfg.fingerprint())
     readers = open_run_splits(cfg, note=rank == 0)
-    if cfg.batch_size > len(readers["train"]):  # one replica at least: a sure error
-        raise StemdlError(f"config key 'batch_size': {cfg.batch_size} is larger than the "
-                          f"{len(readers['train'])} training samples")
+    # one replica at least (the replicas are known once the strategy exists: setup checks again)
+    check_global_batch(cfg.batch_size, 1, len(readers["train"]))
     return readers, rank
 
 
@@ -214,7 +208,7 @@ def run(cfg: OrnlConfig) -> RunResult:
     with run_dir_lock(cfg.run_dir, "stemdl train ornl", launch_rank()):  # rank 0, whole run
         readers, rank = check_inputs(cfg)
         if rank == 0:
-            print(f"ornl: run folder {cfg.run_dir}", file=sys.stderr, flush=True)
+            print(start_line("ornl", cfg, cfg.run_dir), flush=True)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return _train(cfg, readers)
 
@@ -259,7 +253,6 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     import tensorflow as tf
 
     from stemdl.common.runrecorder import RunRecorder
-    from stemdl.common.workload import NUM_LOGITS
     from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import (
         Checkpointer,
@@ -269,7 +262,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     )
     from stemdl.ornl.distributed import barrier, make_strategy, worker_info
     from stemdl.ornl.loop import Trainer, make_optimizer
-    from stemdl.ornl.resnet import build_resnet
+    from stemdl.ornl.tasks import hooks
     from stemdl.ornl.threads import apply_threads
 
     threads = apply_threads(cfg)  # before TensorFlow starts
@@ -284,18 +277,15 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
 
+    check_global_batch(cfg.batch_size, info.replicas, len(train))
     global_batch = cfg.batch_size * info.replicas
-    if global_batch > len(train):
-        raise StemdlError(
-            f"config key 'batch_size': global batch {global_batch} ({cfg.batch_size} x "
-            f"{info.replicas} replicas) is larger than the {len(train)} training samples"
-        )
+    task = hooks(cfg.task)
     steps = len(train) // global_batch
     base_lr = cfg.learning_rate * (info.replicas if cfg.scale_lr_by_replicas else 1)
     size = pipeline.image_size(train)
 
     recorder = RunRecorder(
-        cfg.run_dir, "ornl", division=cfg.division, target_f1=cfg.target_f1,
+        cfg.run_dir, "ornl", task=cfg.task_spec, division=cfg.division, target=cfg.target,
         stop_at_target=cfg.mode == "target", rank=lambda: info.task_id,
         barrier=lambda: barrier(strategy), resume=cfg.resume,
         resume_epoch=checkpointed_epoch(cfg.run_dir) if cfg.resume else None,
@@ -304,11 +294,12 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
                         platform=cfg.platform or host_info()["hostname"])
     norm = run_input_norm(cfg.input_norm, train, cfg.seed, cfg.run_dir if cfg.resume else None)
     if info.is_chief:
-        write_model_spec(cfg.run_dir, {"resnet": cfg.resnet, "in_channels": 1,
-                                       "num_classes": NUM_LOGITS, "dropout": cfg.dropout,
-                                       "image_size": size, "input_norm": norm.as_dict()})
+        write_model_spec(cfg.run_dir, {"task": cfg.task, "resnet": cfg.resnet, "in_channels": 1,
+                                       "num_classes": task.outputs, "dropout": cfg.dropout,
+                                       "image_size": size, "input_norm": norm.as_dict(),
+                                       "fingerprint": cfg.fingerprint()})
     with strategy.scope():
-        model = build_resnet(cfg.resnet, 1, dropout=cfg.dropout, image_size=size)
+        model = task.build_model(cfg.resnet, 1, cfg.dropout, size)
         optimizer = make_optimizer(base_lr, cfg.weight_decay, cfg.warmup_epochs * steps,
                                    cfg.warmup_epochs, cfg.mixed_policy == "mixed_float16",
                                    cfg.lr_schedule, steps * cfg.epochs)
@@ -320,7 +311,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
                       per_replica_batch=cfg.batch_size, eval_batch=cfg.eval_batch_size,
                       random_erasing_p=cfg.random_erasing_p, mixup_alpha=cfg.mixup_alpha,
                       xla=cfg.xla, input_norm=norm, label_smoothing=cfg.label_smoothing,
-                      parallel_reads=cfg.num_workers, epochs=cfg.epochs)
+                      parallel_reads=cfg.num_workers, epochs=cfg.epochs, task=cfg.task)
     recorder.hyperparameters({
         Keys.SEED: cfg.seed,
         Keys.GLOBAL_BATCH_SIZE: global_batch,
@@ -335,7 +326,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         Keys.WORLD_SIZE: info.replicas,  # the ranks, also on CPU where no accelerator is logged
         Keys.RECIPE: "ornl",
         Keys.MODEL_NAME: f"resnet{cfg.resnet}",
-        Keys.TARGET_F1: cfg.target_f1,
+        cfg.task_spec.target_log_key: cfg.target,
         Keys.INPUT_NORM: norm.as_dict(),
     })
     recorder.init_stop()
@@ -362,18 +353,19 @@ def loop(run: Setup) -> None:
         recorder.epoch_stop(epoch, samples, loss)
         recorder.eval_start(epoch)
         out = trainer.evaluate(run.readers["val"], keep_predictions=cfg.save_predictions)
-        stop = recorder.eval_stop(epoch, out.confusion)
+        stop = recorder.eval_stop(epoch, out.metric)
         run.checkpointer.save(epoch)
         if writer is not None:
             with writer.as_default(step=epoch):
                 tf.summary.scalar("train_loss", loss)
-                tf.summary.scalar("val_macro_f1", out.confusion.macro_f1())
-                tf.summary.scalar("val_top1", out.confusion.top1())
+                for name, value in out.metric.result().items():
+                    tf.summary.scalar(f"val_{name}", value)
                 lr = run.optimizer.learning_rate
                 tf.summary.scalar("learning_rate", float(lr.numpy() if hasattr(lr, "numpy") else lr))
             writer.flush()
         if cfg.save_predictions:
-            _save_predictions(Path(cfg.run_dir), run.info.task_id, out)
+            write_predictions(cfg.run_dir, "val", run.info.task_id, out.indices, out.labels,
+                              out.preds)
         if kill_after and epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
     recorder.run_stop()
@@ -382,7 +374,6 @@ def loop(run: Setup) -> None:
 def finish(run: Setup) -> RunResult:
     """Test and time inference (as upstream), then write results.json and the log's end."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from stemdl.ornl.distributed import barrier, device_name
@@ -403,7 +394,7 @@ def finish(run: Setup) -> RunResult:
         world_size=info.replicas,
         model_name=f"resnet{cfg.resnet}",
         parameters=trainable_parameters(run.model),
-        model_size_bytes=int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)),
+        model_size_bytes=weights_bytes((v.shape, tf.as_dtype(v.dtype).size) for v in variables),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,
         startup=run.trainer.startup,
         **after,
@@ -413,31 +404,20 @@ def finish(run: Setup) -> RunResult:
 
 
 def _test_and_inference(cfg: OrnlConfig, trainer, info, readers: dict) -> dict:
-    """After training, as upstream: whole-set F1/top-1 of the test split (all workers), and
-    inference latency on the inference split, else the test split (chief only)."""
+    """After training, as upstream: the test split's metrics (all workers), and inference
+    latency on the inference split, else the test split (the chief alone: no collective)."""
     from stemdl.ornl.evaluate import time_inference
 
     fields: dict = {}
     test = readers.get("test")
     if test is not None:
-        confusion = trainer.evaluate(test).confusion
-        fields.update(test_macro_f1=confusion.macro_f1(), test_top1=confusion.top1())
-    timed = readers.get("inference") or test
-    if timed is not None and info.is_chief and info.num_workers == 1:
+        fields["test"] = trainer.evaluate(test).metric.result()
+    timed = inference_split(readers, note=info.is_chief)
+    if timed is not None and info.is_chief:
         batch = cfg.eval_batch_size or cfg.batch_size
-        fields["inference"] = time_inference(trainer, timed, batch, cfg.seed)[2]
+        fields["inference"] = {**time_inference(trainer, readers[timed], batch, cfg.seed)[1],
+                               "split": timed}
     return fields
-
-
-def _save_predictions(run_dir: Path, task_id: int, out) -> None:
-    """This worker's validation predictions (indices, labels, preds), written atomically."""
-    import numpy as np
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
-            np.savez(fh, indices=out.indices, labels=out.labels, preds=out.preds)
-
-    write_atomic(run_dir / "predictions" / f"val-worker{task_id}.npz", write)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ import yaml
 from stemdl.common.atomic import write_text_atomic
 from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
+from stemdl.common.task import get_task
 from stemdl.common.workers import stop_child
-from stemdl.common.workload import RECIPES
 
 IMPLEMENTATIONS = ("stfc", "ornl")
 PLOT_NAME = "compare.png"
@@ -60,7 +60,7 @@ class DemoSize:
 
     def shrink_notes(self, impl: str) -> list[str]:
         """What differs from the closed recipe (empty: the recipe is unchanged)."""
-        recipe = RECIPES[impl]
+        recipe = get_task("classify").recipes[impl]
         notes = []
         if self.resnet != recipe.resnet:
             notes.append(f"ResNet-{recipe.resnet} -> ResNet-{self.resnet}")
@@ -83,7 +83,7 @@ class DemoSize:
         """ORNL's random-erasing probability in this demo (None for STFC: no erasing)."""
         if impl != "ornl":
             return None
-        recipe_p = RECIPES["ornl"].random_erasing_p
+        recipe_p = get_task("classify").recipes["ornl"].random_erasing_p
         return recipe_p if self.ornl_random_erasing_p is None else self.ornl_random_erasing_p
 
     def is_shrunk(self, impl: str) -> bool:
@@ -344,7 +344,7 @@ class Demo:
         )
         for impl in self.implementations:
             cfg = self.train_config(impl)
-            recipe = RECIPES[impl]
+            recipe = get_task("classify").recipes[impl]
             if s.is_shrunk(impl):
                 title = (f"train {impl} (open division: the closed {impl.upper()} recipe shrunk "
                          f"for a 2-core demo: {', '.join(s.shrink_notes(impl))})")
@@ -436,7 +436,7 @@ def summary_lines(report: DemoReport) -> list[str]:
             result = RunResult.read(run_dir / RESULTS_FILE)
         except DataError:
             continue
-        f1s = [e.val_macro_f1 for e in result.epochs if e.val_macro_f1 is not None]
+        f1s = result.curve()
         lines.append(convergence_line(result.implementation, f1s))
     times = ", ".join(f"{st.name} {st.seconds:.0f} s" for st in report.stages if not st.reused)
     lines.append(f"stages run: {ran:.0f} s" + (f" ({times})" if times else "")

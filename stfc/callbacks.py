@@ -18,6 +18,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.trainer.states import TrainerFn
 
 from stemdl.common.atomic import write_atomic
+from stemdl.common.runpolicy import write_predictions
 from stemdl.common.runrecorder import RunRecorder
 from stemdl.stfc.module import StfcModule
 
@@ -69,13 +70,16 @@ class RecorderCallback(pl.Callback):
         if not self._fitting(trainer):
             return
         module: StfcModule = pl_module  # type: ignore[assignment]
-        assert module.val_confusion is not None
+        assert module.val_metric is not None
         epoch = trainer.current_epoch + 1
         if self.predictions_dir is not None and "val" in module.predictions:
-            self.predictions_dir.mkdir(parents=True, exist_ok=True)
-            np.save(self.predictions_dir / f"val-rank{trainer.global_rank}.npy",
-                    module.predictions["val"])
-        if self.recorder.eval_stop(epoch, module.val_confusion):
+            targets, preds = module.predictions["val"]
+            # the validation shard of this rank: samples rank, rank + world, ... (ShardSampler)
+            indices = np.arange(trainer.global_rank, len(trainer.datamodule.datasets["val"]),
+                                trainer.world_size)[:len(targets)]
+            write_predictions(self.predictions_dir.parent, "val", trainer.global_rank, indices,
+                              targets, preds)
+        if self.recorder.eval_stop(epoch, module.val_metric):
             self.stopped_at_target = True
             trainer.should_stop = True  # same decision on every rank: the counts are reduced
 

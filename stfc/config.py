@@ -13,15 +13,17 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from stemdl.common.config import to_dict
 from stemdl.common.dryrun import add_dry_run
 from stemdl.common.errors import StemdlError, check_choice
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.runconfig import BaseRunConfig, load_run_config
+from stemdl.common.task import get_task
 from stemdl.common.training import LOSSES, check_options
-from stemdl.common.workload import STFC
+
+STFC = get_task("classify").recipes["stfc"]  # this implementation's recipe
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
@@ -36,11 +38,6 @@ UPSTREAM_ALIASES = {
 
 # Fields whose change makes a checkpoint "stale": resuming with a different value would
 # not continue the same run. (epochs, mode, workers, paths of outputs may change.)
-RESUME_FINGERPRINT_FIELDS = (
-    "resnet", "batch_size", "learning_rate", "weight_decay", "optimizer", "momentum", "seed",
-    "precision", "train_fraction", "train_samples", "nodes", "devices",
-    "loss", "input_norm", "lr_schedule", "label_smoothing",
-)
 
 
 
@@ -61,9 +58,11 @@ class StfcConfig(BaseRunConfig):
     train_fraction: float = 1.0  # upstream train_split: share of training *materials* used
     benchmark: str = "stemdl"  # upstream key; must name this benchmark
     accelerators_per_node: int | None = None  # logged value; None = devices used; 0 = CPU
-    log_file: str = "stemdl.log"  # plain-text run summary, relative to run_dir
-    mlperf_log: str = "mlperf.log"  # relative to run_dir
-    model_file: str = "model.pt"  # trained weights (state_dict), relative to run_dir
+    # the three output files: relative to run_dir, except where a config without run_dir
+    # names them (upstream's `./stemdlLog`: relative to the working folder, as upstream)
+    log_file: str = "stemdl.log"  # plain-text run summary
+    mlperf_log: str = "mlperf.log"
+    model_file: str = "model.pt"  # trained weights (state_dict)
     tensorboard: bool = True
     progress: bool = True
     limit_train_batches: int | None = None  # cap training batches per epoch (smoke tests)
@@ -101,9 +100,9 @@ class StfcConfig(BaseRunConfig):
             self.accelerator = "cpu"
         super().settle_devices()
 
-    def fingerprint(self) -> dict[str, Any]:
-        """The settings a resumed run must share with the run that wrote the checkpoint."""
-        return {k: getattr(self, k) for k in RESUME_FINGERPRINT_FIELDS}
+    OUTPUT_KEYS: ClassVar[tuple[str, ...]] = ("log_file", "mlperf_log", "model_file")
+    RESUME_FIELDS: ClassVar[tuple[str, ...]] = (*BaseRunConfig.RESUME_FIELDS, "optimizer",
+                                                "momentum", "train_fraction", "loss")
 
     def fingerprint_digest(self) -> str:
         blob = json.dumps(self.fingerprint(), sort_keys=True).encode()
@@ -135,16 +134,3 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "overrides", nargs="*", metavar="key=value",
         help="config overrides, e.g. resnet=18 epochs=2 data_dir=DIR run_dir=DIR devices=2",
     )
-
-
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
-                        help="a Lightning checkpoint (run_dir/checkpoints/last.ckpt) or model_file")
-    parser.add_argument("--data", required=True, metavar="DIR",
-                        help="a data folder holding splits (any layout), or one split's npz folder")
-    parser.add_argument("--split", default="val",
-                        help="split to evaluate: val (default), test, inference, train")
-    parser.add_argument("--batch-size", type=int, default=64, help="evaluation batch size")
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    parser.add_argument("--precision", default="32", choices=["32", "bf16-mixed", "16-mixed"])
-    parser.add_argument("--json", metavar="FILE", help="also write the metrics to FILE as JSON")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stemdl.common.errors import StemdlError, check_choice
+from stemdl.common.ranks import launch_rank
 from stemdl.common.runconfig import ACCELERATORS
 
 # (processes on this node, total processes) variables per launcher, in order of precedence
@@ -87,18 +88,7 @@ def resolve_layout(
     return Layout(kind, int(devices), int(nodes), strategy, source)
 
 
-_RANK_VARS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",
-              "JSM_NAMESPACE_RANK")
-
-
 def env_rank(devices: int, env: Mapping[str, str] | None = None) -> int:
-    """This process's global rank before the process group exists: from the launcher's
-    variables, or LOCAL_RANK/NODE_RANK that Lightning's own launcher gives its children."""
-    env = os.environ if env is None else env
-    if "LOCAL_RANK" in env and "RANK" not in env:
-        return (_int_env(env, "NODE_RANK") or 0) * devices + (_int_env(env, "LOCAL_RANK") or 0)
-    for name in _RANK_VARS:
-        value = _int_env(env, name)
-        if value is not None:
-            return value
-    return 0
+    """This process's global rank before the process group exists (common.ranks.launch_rank:
+    one precedence for both implementations)."""
+    return launch_rank(devices, env)

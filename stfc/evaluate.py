@@ -22,11 +22,13 @@ from stemdl.common.bounds import check_workers
 from stemdl.common.data.normalize import InputNorm, fixed_norm
 from stemdl.common.entry import ArgumentParser, module_main
 from stemdl.common.errors import StemdlError
-from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.evaluation import add_evaluate_arguments, resolve_request
 from stemdl.common.modelspec import RESNET_DEPTHS
 from stemdl.common.progress import progress
-from stemdl.common.timing import LatencyMeter
-from stemdl.stfc.config import add_evaluate_arguments
+from stemdl.common.runpolicy import time_batches
+from stemdl.common.runrecorder import metrics_text
+from stemdl.common.task import get_task
+from stemdl.stfc.train import checkpoint_path
 
 
 def _strip(state: dict[str, Any]) -> dict[str, Any]:
@@ -71,12 +73,13 @@ def model_from_checkpoint(path: Path):
 
 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch_size: int = 64,
-             workers: int = 2, precision: str = "32") -> dict[str, Any]:
+             workers: int = 2, precision: str = "32", task: str = "classify") -> dict[str, Any]:
     """Metrics of the checkpoint on `split` of `data`."""
     import torch
 
     from stemdl.common.data.splits import open_split_dir
     from stemdl.stfc.data import ReaderDataset, collate
+    from stemdl.stfc.tasks import hooks
 
     if batch_size < 1:
         raise StemdlError(f"--batch-size: must be >= 1, got {batch_size}")
@@ -92,37 +95,48 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
     model.to(device)
     loader = torch.utils.data.DataLoader(ReaderDataset(reader, norm=norm), batch_size=batch_size,
                                          num_workers=workers, collate_fn=collate)
-    cm, meter = ConfusionMatrix(), LatencyMeter()
+    task_hooks = hooks(task)
+    metric = task_hooks.task.new_metric()
     t_start = time.perf_counter()
     bar = progress(len(reader), f"evaluate {split}", "sample")
+
+    def each(batch: Any, pred: Any) -> None:
+        metric.update(batch[1].numpy(), pred.numpy())
+        bar.update(int(batch[1].shape[0]))
+
     with bar, torch.no_grad(), torch.autocast(device.type, dtype=dtype,
                                               enabled=dtype is not None):
-        for x, y in loader:
-            x = x.to(device)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            pred = model(x).argmax(dim=1).cpu()
-            meter.add(int(x.shape[0]), time.perf_counter() - t0)
-            cm.update(y.numpy(), pred.numpy())
-            bar.update(int(x.shape[0]))
+        meter = time_batches(((x.to(device), y) for x, y in loader),
+                             lambda batch: task_hooks.predict(model(batch[0])).cpu(),
+                             size=lambda batch: int(batch[0].shape[0]),
+                             sync=torch.cuda.synchronize if device.type == "cuda" else None,
+                             each=each)
     return {
-        "checkpoint": str(checkpoint), "data": str(data), "split": split, "model": f"resnet{depth}",
-        "input_norm": norm.mode, "samples": cm.total, "macro_f1": cm.macro_f1(), "top1": cm.top1(),
-        "seconds": time.perf_counter() - t_start, "inference": meter.summary(),
+        "checkpoint": str(checkpoint), "data": str(data), "split": split, "task": task,
+        "model": f"resnet{depth}", "input_norm": norm.mode, "samples": metric.samples,
+        **metric.result(), "seconds": time.perf_counter() - t_start,
+        "inference": meter.summary(),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point with its own argv (`stemdl evaluate stfc ARGS`)."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    out = evaluate(args.checkpoint, args.data, args.split, args.batch_size, args.workers,
-                   args.precision)
-    if args.json:
-        write_text_atomic(Path(args.json), json.dumps(out, indent=2) + "\n")
+    req = resolve_request(args)
+    checkpoint = req.checkpoint or checkpoint_path(req.run_dir)
+    task = req.result.task if req.result is not None else "classify"
+    out = evaluate(checkpoint, req.data, req.split, req.batch_size or 64, req.workers,
+                   req.precision, task)
+    if req.json:
+        write_text_atomic(req.json, json.dumps(out, indent=2) + "\n")
+    names = get_task(task).metric_log_keys
+    values = {k: out[k] for k in names}
+    if req.result is not None and req.split == "test" and req.write_back:
+        req.result.test, req.result.inference = values, {**out["inference"], "split": "test"}
+        req.result.write(req.run_dir)
     inf = out["inference"]
     print(f"stfc evaluate: {out['model']} on {out['samples']} {out['split']} samples: "
-          f"macro F1 {out['macro_f1']:.4f}, top-1 {out['top1']:.4f}, {out['seconds']:.1f} s "
+          f"{metrics_text(values, get_task(task), '')}, {out['seconds']:.1f} s "
           f"({inf.get('samples_per_second', 0):.1f} samples/s inference)")
     return 0
 

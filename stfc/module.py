@@ -1,11 +1,11 @@
-"""The STFC LightningModule: ResNet on the 3 patterns as 3 channels, cross-entropy.
+"""The LightningModule of every task: the task's model and loss, its metric's state.
 
-Upstream trained with MSE on one-hot labels (a regression loss on a 231-way softmax-free
-output); the recipe here is cross-entropy, and `loss="mse"` gives upstream's (open
-division) so that the two can be compared on the same data. The learning rate follows
-`common.training.lr_factor` per step (constant in the recipe; cosine in the demo). Validation and test accumulate
-one confusion matrix per rank (counts on the device, no per-batch metric) and
-all-reduce it at the end of the epoch, so F1 and top-1 are those of the whole set.
+Task-neutral: the task's torch hooks (`stfc/tasks/`) build the network and the loss and
+keep the evaluation state on the device (classification: the confusion counts); the
+module all-reduces that one vector at the end of validation and test, so every number is
+the whole set's (`common.metrics.Metric`), never a mean of per-batch values. The learning
+rate follows `common.training.lr_factor` per step (constant in the recipes; cosine in the
+demo).
 """
 
 from __future__ import annotations
@@ -16,39 +16,16 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from stemdl.common.errors import StemdlError
-from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.metrics import Metric
 from stemdl.common.training import lr_factors
-from stemdl.common.workload import NUM_LOGITS
-from stemdl.stfc.resnet import build_resnet
-
-
-class OneHotMSE(nn.Module):
-    """Upstream STFC's loss: mean squared error between the logits and one-hot labels."""
-
-    def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        target = nn.functional.one_hot(labels, self.num_classes).to(logits.dtype)
-        return nn.functional.mse_loss(logits, target)
-
-
-def make_loss(loss: str, num_classes: int, label_smoothing: float = 0.0) -> nn.Module:
-    """cross_entropy (the recipe, optionally label-smoothed) or mse on one-hot targets."""
-    if loss == "cross_entropy":
-        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    if loss == "mse":
-        return OneHotMSE(num_classes)
-    raise StemdlError(f"config key 'loss': unknown loss '{loss}' (cross_entropy or mse)")
+from stemdl.stfc.tasks import hooks
 
 
 class StfcModule(pl.LightningModule):
-    """ResNet-`resnet` classifier; metrics of the last validation/test in
-    `val_confusion` / `test_confusion` (summed over ranks)."""
+    """The task's network on ResNet-`resnet`; the metric of the last validation/test in
+    `val_metric` / `test_metric` (summed over ranks)."""
 
     def __init__(
         self,
@@ -57,7 +34,7 @@ class StfcModule(pl.LightningModule):
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         momentum: float = 0.9,
-        num_classes: int = NUM_LOGITS,
+        num_classes: int = 231,
         in_channels: int = 3,
         keep_predictions: bool = False,
         fingerprint: dict | None = None,
@@ -66,19 +43,20 @@ class StfcModule(pl.LightningModule):
         lr_schedule: str = "constant",
         total_steps: int = 1,
         input_norm: dict | None = None,
+        task: str = "classify",
     ) -> None:
         super().__init__()
         # the hyperparameters travel in every checkpoint: depth, channels, classes and the
         # input normalization are what rebuilds the network for evaluation and resume
         self.save_hyperparameters(ignore=["keep_predictions"])
-        self.model = build_resnet(resnet, in_channels, num_classes)
-        self.loss = make_loss(loss, num_classes, label_smoothing)
-        self.num_classes = num_classes
+        self.hooks = hooks(task)
+        self.model = self.hooks.build_model(resnet, in_channels)
+        self.loss = self.hooks.make_loss(loss, label_smoothing)
         self.keep_predictions = keep_predictions
-        self._counts: torch.Tensor | None = None
+        self._state: torch.Tensor | None = None
         self._preds: list[np.ndarray] = []
-        self.val_confusion: ConfusionMatrix | None = None
-        self.test_confusion: ConfusionMatrix | None = None
+        self.val_metric: Metric | None = None
+        self.test_metric: Metric | None = None
         self.predictions: dict[str, np.ndarray] = {}  # rank-local y_true/y_pred (tests)
         self.train_samples_seen = 0
         self.last_train_loss: float | None = None
@@ -133,19 +111,13 @@ class StfcModule(pl.LightningModule):
 
     # -- evaluation ------------------------------------------------------------------------
     def _eval_start(self) -> None:
-        self._counts = torch.zeros(self.num_classes * self.num_classes, dtype=torch.int64,
-                                   device=self.device)
+        self._state = self.hooks.eval_state(self.device)
         self._preds = []
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         x, y = batch
-        pred = self(x).argmax(dim=1)
-        flat = y * self.num_classes + pred
-        if flat.is_cuda and torch.are_deterministic_algorithms_enabled():
-            # bincount has no deterministic CUDA kernel; an accumulating index_put_ does
-            self._counts.index_put_((flat,), torch.ones_like(flat), accumulate=True)
-        else:
-            self._counts += torch.bincount(flat, minlength=self.num_classes**2)
+        pred = self.hooks.predict(self(x))
+        self._state = self.hooks.eval_update(self._state, pred, y)
         if self.keep_predictions:
             self._preds.append(torch.stack([y, pred]).cpu().numpy())
 
@@ -155,17 +127,16 @@ class StfcModule(pl.LightningModule):
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
-    def _eval_end(self, split: str) -> ConfusionMatrix:
-        assert self._counts is not None
-        counts = self._all_reduce(self._counts).cpu().numpy()
-        cm = ConfusionMatrix(self.num_classes, counts.reshape(self.num_classes, self.num_classes))
+    def _eval_end(self, split: str) -> Metric:
+        assert self._state is not None
+        metric = self.hooks.metric(self._all_reduce(self._state).cpu().numpy())
         if self.keep_predictions:
             both = np.concatenate(self._preds, axis=1) if self._preds else np.zeros((2, 0), int)
             self.predictions[split] = both
         # identical on every rank (already reduced): no sync_dist needed
-        self.log(f"{split}_macro_f1", cm.macro_f1(), rank_zero_only=False, sync_dist=False)
-        self.log(f"{split}_top1", cm.top1(), rank_zero_only=False, sync_dist=False)
-        return cm
+        for name, value in metric.result().items():
+            self.log(f"{split}_{name}", value, rank_zero_only=False, sync_dist=False)
+        return metric
 
     def on_validation_epoch_start(self) -> None:
         self._eval_start()
@@ -174,7 +145,7 @@ class StfcModule(pl.LightningModule):
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        self.val_confusion = self._eval_end("val")
+        self.val_metric = self._eval_end("val")
 
     def on_test_epoch_start(self) -> None:
         self._eval_start()
@@ -183,4 +154,4 @@ class StfcModule(pl.LightningModule):
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
-        self.test_confusion = self._eval_end("test")
+        self.test_metric = self._eval_end("test")

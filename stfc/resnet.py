@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from stemdl.common.modelspec import ResNetSpec, resnet_spec
-from stemdl.common.workload import NUM_LOGITS, PATTERNS_PER_STACK
+from stemdl.common.workload import PATTERNS_PER_STACK
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -74,7 +74,7 @@ class ResNet(nn.Module):
 
 
 def build_resnet(
-    depth: int = 50, in_channels: int = PATTERNS_PER_STACK, num_classes: int = NUM_LOGITS
+    depth: int = 50, in_channels: int = PATTERNS_PER_STACK, num_classes: int = 231
 ) -> ResNet:
     """ResNet-`depth` (18, 34, 50, 101) for the STFC input: 3 patterns as 3 channels."""
     return ResNet(resnet_spec(depth), in_channels, num_classes)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import platform as _platform
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,17 @@ from stemdl.common.errors import StemdlError
 from stemdl.common.mllog import Keys
 from stemdl.common.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
 from stemdl.common.rundir import check_run_dir, run_dir_lock
-from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.runpolicy import (
+    check_global_batch,
+    check_same_settings,
+    inference_split,
+    start_line,
+    summary_line,
+    time_batches,
+    weights_bytes,
+)
+from stemdl.common.runrecorder import RunRecorder, metrics_text
+from stemdl.common.task import get_task
 from stemdl.common.threads import local_processes, resolve_threads
 from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
@@ -78,27 +87,11 @@ def checkpoint_epochs(ckpt: Path) -> int:
 
 
 def check_resume_matches(ckpt: Path, config: StfcConfig) -> None:
-    """A checkpoint written with other settings never resumes silently."""
+    """A checkpoint written with other settings never resumes silently (common policy)."""
     data = load_checkpoint(ckpt)
     if "state_dict" not in data or "hyper_parameters" not in data:
         raise StemdlError(f"{ckpt}: not a Lightning checkpoint of `stemdl train stfc`")
-    saved = data["hyper_parameters"].get("fingerprint") or {}
-    current = config.fingerprint()
-    diff = [f"{k}: {saved.get(k)!r} in checkpoint, {v!r} now" for k, v in current.items()
-            if k in saved and saved[k] != v]
-    if diff or not saved:
-        what = "; ".join(diff) if diff else "no settings recorded"
-        raise StemdlError(f"{ckpt}: stale checkpoint ({what}); use a new run dir")
-
-
-def check_sizes(config: StfcConfig, readers: dict[str, Any], world: int) -> None:
-    n = len(readers["train"])
-    per_rank = -(-n // world)
-    if config.batch_size > per_rank:
-        raise StemdlError(
-            f"config key 'batch_size': {config.batch_size} is larger than the training data per "
-            f"process ({n} samples over {world} process{'es' if world > 1 else ''})"
-        )
+    check_same_settings(ckpt, data["hyper_parameters"].get("fingerprint"), config.fingerprint())
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -106,7 +99,6 @@ def _tensorboard_without_tensorflow() -> None:
     """Make TensorBoard use its TensorFlow stub: its `compat.tf` imports the real TensorFlow
     when installed unless `tensorboard.compat.notf` exists (seconds and GBs, and stfc/ must
     not import TensorFlow)."""
-    import sys
     import types
 
     sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
@@ -161,56 +153,38 @@ def run_identity(accelerator: str, world: int, precision: str) -> dict[str, Any]
 
 def time_inference(module: Any, loader: Any, device: Any, precision: str,
                    max_batches: int | None) -> LatencyMeter:
-    """Latency of the model's forward pass (plus arg-max and the copy back) per batch."""
+    """Latency of the model's forward pass (plus the prediction and the copy back) per batch."""
     import torch
 
-    meter = LatencyMeter()
     model = module.model.eval()
-    cuda = device.type == "cuda"
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        for i, (x, _) in enumerate(loader):
-            if max_batches is not None and i >= max_batches:
-                break
-            x = x.to(device, non_blocking=True)
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            model(x).argmax(dim=1).cpu()
-            meter.add(int(x.shape[0]), time.perf_counter() - t0)
-    return meter
+        return time_batches(
+            ((x.to(device, non_blocking=True), y) for x, y in loader),
+            lambda batch: module.hooks.predict(model(batch[0])).cpu(),
+            size=lambda batch: int(batch[0].shape[0]), sync=sync, max_batches=max_batches)
 
 
 def save_model_file(module: Any, path: Path) -> int:
     """The trained weights with what rebuilds their network (`state_dict` and
     `hyper_parameters`: depth, channels, classes, input normalization), written
-    atomically; returns the size in bytes."""
+    atomically; returns model_size_bytes (the weights' bytes, `common.runpolicy`)."""
     import torch
 
-    data = {"state_dict": module.model.state_dict(), "hyper_parameters": dict(module.hparams)}
+    state = module.model.state_dict()
+    data = {"state_dict": state, "hyper_parameters": dict(module.hparams)}
     write_atomic(path, lambda tmp: torch.save(data, tmp))
-    return path.stat().st_size
-
-
-def summary_line(result: RunResult, run_dir: Path) -> str:
-    last = result.epochs[-1] if result.epochs else None
-    f1 = f"{last.val_macro_f1:.4f}" if last and last.val_macro_f1 is not None else "n/a"
-    top1 = f"{last.val_top1:.4f}" if last and last.val_top1 is not None else "n/a"
-    test = (f", test F1 {result.test_macro_f1:.4f} top-1 {result.test_top1:.4f}"
-            if result.test_macro_f1 is not None else "")
-    rate = f", {result.train_samples_per_s:.1f} samples/s" if result.train_samples_per_s else ""
-    ttt = f", time to target {result.time_to_target_s:.1f} s" if result.reached_target else ""
-    run_time = result.run_time_s or 0.0
-    return (f"stfc: {len(result.epochs)} epochs, val macro F1 {f1}, top-1 {top1}{test}, "
-            f"{run_time:.1f} s{rate}{ttt}, status {result.status}; run folder {run_dir}")
+    return weights_bytes((t.shape, t.element_size()) for t in state.values())
 
 
 def write_text_log(path: Path, result: RunResult, line: str) -> None:
     """Upstream's plain-text log (log_file): time per epoch and per inference, and the summary."""
     lines = [line]
+    task = get_task(result.task)
     for e in result.epochs:
-        lines.append(f"epoch {e.epoch}: loss {e.train_loss}, val macro F1 {e.val_macro_f1}, "
-                     f"top-1 {e.val_top1}, epoch time {e.epoch_time_s} s")
+        lines.append(f"epoch {e.epoch}: loss {e.train_loss}, {metrics_text(e.val, task)}, "
+                     f"epoch time {e.epoch_time_s} s")
     if result.inference:
         lines.append(f"inference: {result.inference}")
     write_text_atomic(path, "\n".join(lines) + "\n")
@@ -246,7 +220,7 @@ def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, A
     if config.precision == "16-mixed" and layout.accelerator != "gpu":
         raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
     readers = open_run_splits(config, note=rank == 0)
-    check_sizes(config, readers, layout.world_size)
+    check_global_batch(config.batch_size, layout.world_size, len(readers["train"]))
     return run_dir, ckpt, layout, readers
 
 
@@ -277,7 +251,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     torch.set_num_threads(config.num_threads)  # see stemdl.common.threads
     pre_rank = env_rank(layout.devices)
     if pre_rank == 0:
-        print(f"stfc: run folder {run_dir}", flush=True)
+        print(start_line("stfc", config, run_dir), flush=True)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     trainer_box: dict[str, pl.Trainer] = {}
 
@@ -293,7 +267,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
 
     sync = torch.cuda.synchronize if layout.accelerator == "gpu" else None
     recorder = RunRecorder(
-        run_dir, "stfc", division=config.division, target_f1=config.target_f1,
+        run_dir, "stfc", task=config.task_spec, division=config.division, target=config.target,
         stop_at_target=config.mode == "target", rank=rank, barrier=barrier, sync=sync,
         resume=resume, log_name=config.mlperf_log,
         resume_epoch=checkpoint_epochs(ckpt) if ckpt is not None else None,
@@ -318,6 +292,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         fingerprint=config.fingerprint(), loss=config.loss,
         label_smoothing=config.label_smoothing, lr_schedule=config.lr_schedule,
         total_steps=dm.steps_per_epoch(world) * config.epochs, input_norm=norm.as_dict(),
+        task=config.task,
     )
     recorder.hyperparameters({
         Keys.SEED: config.seed,
@@ -332,7 +307,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         Keys.WORLD_SIZE: world,  # the ranks, also on CPU where no accelerator is logged
         Keys.RECIPE: "stfc",
         Keys.MODEL_NAME: f"resnet{config.resnet}",
-        Keys.TARGET_F1: config.target_f1,
+        config.task_spec.target_log_key: config.target,
         Keys.INPUT_NORM: norm.as_dict(),
     })
 
@@ -383,24 +358,21 @@ def finish(run: Setup) -> TrainOutcome:
     from stemdl.stfc.resnet import count_trainable
 
     config, module, trainer, readers = run.config, run.module, run.trainer, run.readers
-    test_f1 = test_top1 = None
+    test: dict[str, float] = {}
     if "test" in readers:
         trainer.test(module, datamodule=run.datamodule, verbose=False)
-        if module.test_confusion is not None:
-            test_f1, test_top1 = module.test_confusion.macro_f1(), module.test_confusion.top1()
+        if module.test_metric is not None:
+            test = module.test_metric.result()
 
     is_rank0 = trainer.global_rank == 0
     inference: dict[str, Any] = {}
     model_size = None
-    timed = "inference" if "inference" in readers else "test" if "test" in readers else None
+    timed = inference_split(readers, note=is_rank0)
     if is_rank0 and timed is not None:  # as upstream: the inference split, else the test split
         meter = time_inference(module, run.datamodule.inference_dataloader(), module.device,
                                config.precision, config.max_inference_batches)
         inference = dict(meter.summary())
         inference["split"] = timed
-    elif is_rank0:
-        print("stemdl: note: no inference or test data; inference timing is skipped",
-              file=sys.stderr, flush=True)
     if is_rank0:
         model_size = save_model_file(module, run.run_dir / config.model_file)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -410,8 +382,8 @@ def finish(run: Setup) -> TrainOutcome:
     result = run.recorder.finish(
         frameworks=versions(), hardware=hardware(layout.accelerator, layout.world_size, layout.nodes),
         **run_identity(layout.accelerator, layout.world_size, config.precision),
-        config=config_to_dict(config), world_size=layout.world_size, test_macro_f1=test_f1,
-        test_top1=test_top1, inference=inference, parameters=count_trainable(module.model),
+        config=config_to_dict(config), world_size=layout.world_size, test=test,
+        inference=inference, parameters=count_trainable(module.model),
         model_size_bytes=model_size, checkpoint=f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}",
     )
     if is_rank0:
@@ -451,7 +423,6 @@ def build_parser(prog: str = "stemdl train stfc") -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point with its own argv (`stemdl train stfc ARGS`); user errors raise StemdlError."""
-    import sys
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     config = load_stfc_config(args.config, args.overrides)

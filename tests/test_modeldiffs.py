@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch", reason="needs the stfc extra: pip install -
 keras = pytest.importorskip("keras", reason="needs the ornl-cpu extra: pip install -e '.[ornl-cpu]'")
 
 from stemdl.common.modelspec import resnet_spec  # noqa: E402
-from stemdl.common.workload import NUM_LOGITS  # noqa: E402
+from stemdl.common.tasks.classify.facts import NUM_LOGITS  # noqa: E402
 from stemdl.ornl import resnet as keras_resnet  # noqa: E402
 from stemdl.stfc import resnet as torch_resnet  # noqa: E402
 

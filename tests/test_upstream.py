@@ -76,7 +76,7 @@ def test_ornl_run_sh_command_line_verbatim(tmp_path: Path) -> None:
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = _only_run(cwd, "ornl")
-    assert f"run folder {Path('runs') / run_dir.name}" in proc.stderr  # printed at start
+    assert f"ornl: run folder {Path('runs') / run_dir.name}" in proc.stdout  # printed at start
     result = json.loads((run_dir / "results.json").read_text())
     assert result["config"]["resnet"] == 50 and result["config"]["epochs"] == 10
     assert len(result["epochs"]) == 10
@@ -111,9 +111,18 @@ def test_stfc_upstream_config_with_cpu_values(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = _only_run(cwd, "stfc")
-    assert f"run folder {Path('runs') / run_dir.name}" in proc.stdout
-    log = (run_dir / "mlperf_stemdl.log").read_text()
+    # the three files the config names go where it names them (./: the job's folder), as
+    # upstream wrote them; the run folder keeps everything else; the start line says both
+    start = proc.stdout.splitlines()[0]
+    assert start.startswith(f"stfc: run folder {Path('runs') / run_dir.name}")
+    for key, name in (("log_file", "stemdlLog"), ("mlperf_log", "mlperf_stemdl.log"),
+                      ("model_file", "stemdlModel.h5")):
+        assert (cwd / name).is_file() and not (run_dir / name).exists(), name
+        assert f"{key} {cwd / name}" in start
+    assert (run_dir / "results.json").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    log = (cwd / "mlperf_stemdl.log").read_text()
     assert '"key": "run_stop"' in log
     assert '"key": "accelerators_per_node", "value": 0' in log
-    assert (run_dir / "stemdlModel.h5").is_file() and (run_dir / "stemdlLog").is_file()
-    _compliance(run_dir / "mlperf_stemdl.log", env)
+    _compliance(cwd / "mlperf_stemdl.log", env)
+    # compare finds the log the run wrote outside its folder
+    assert json.loads((run_dir / "results.json").read_text())["mlperf_log"] == str(cwd / "mlperf_stemdl.log")

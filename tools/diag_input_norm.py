@@ -26,7 +26,7 @@ from torch import nn
 from stemdl.common.data.normalize import compute_norm
 from stemdl.common.data.splits import open_split
 from stemdl.common.data.transform import model_input
-from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.tasks.classify.metric import ConfusionMatrix
 from stemdl.stfc.resnet import build_resnet
 
 

@@ -124,8 +124,8 @@ def select_indices(reader: SampleReader, fraction: float = 1.0, samples: int | N
     return indices
 
 
-def check_reader(reader: SampleReader, where: str | Path, min_classes: int | None = None) -> None:
-    """One-line errors for a split that cannot be trained on or scored."""
+def check_reader(reader: SampleReader, where: str | Path) -> None:
+    """One-line errors for a split that no task can train on or score."""
     split = reader.split
     if len(reader) == 0:
         raise DataError(f"{where}: the {split} split holds no samples")
@@ -137,10 +137,6 @@ def check_reader(reader: SampleReader, where: str | Path, min_classes: int | Non
     bad = labels[(labels < MIN_LABEL) | (labels > MAX_LABEL)]
     if bad.size:
         raise DataError(f"{where}: label {int(bad[0])} of the {split} split is not a space group 1..230")
-    classes = int(np.unique(labels).size)
-    if min_classes is not None and classes < min_classes:
-        raise DataError(f"{where}: the {split} split holds {classes} classes, fewer than the "
-                        f"min_classes={min_classes} asked")
 
 
 RUN_SPLITS = ("train", "val", "test", "inference")
@@ -153,9 +149,11 @@ def open_run_splits(config: Any, need_val: bool = True, note: bool = True) -> di
     a folder may be). train (and val, unless `need_val` is False) are required; test and
     inference are optional: a data_dir without them skips those phases with a one-line
     note. train_fraction (STFC's upstream train_split) and train_samples / eval_samples
-    pick seeded subsets (`select_indices`); min_classes checks the training subset; every
-    split must hold labels 1..230 and images of one shape.
+    pick seeded subsets (`select_indices`); every split must hold labels 1..230 and images
+    of one shape; train and val pass the run's task's checks (classification: at least 2
+    space groups, and `min_classes` in the training subset).
     """
+    task = config.task_spec
     readers: dict[str, SampleReader] = {}
     for split in RUN_SPLITS:
         folder = config.split_dir(split)
@@ -180,13 +178,12 @@ def open_run_splits(config: Any, need_val: bool = True, note: bool = True) -> di
             indices = select_indices(reader, fraction, config.train_samples, config.seed)
             if len(indices) < len(reader):
                 reader = Subset(reader, indices)
-            check_reader(reader, folder, config.min_classes)
         elif split == "val" and config.eval_samples is not None:
             indices = select_indices(reader, 1.0, config.eval_samples, config.seed, "eval_samples")
             if len(indices) < len(reader):
                 reader = Subset(reader, indices)
         if split in ("train", "val"):
-            check_classes(reader, folder)
+            task.check_split(reader, folder, config.min_classes if split == "train" else None)
         readers[split] = reader
     shapes = {s: tuple(r.image_shape()) for s, r in readers.items()}
     if len(set(shapes.values())) > 1:
@@ -198,18 +195,6 @@ def open_run_splits(config: Any, need_val: bool = True, note: bool = True) -> di
               f"{material}: {', '.join(splits)}); validation scores then measure recall of seen "
               "materials, not generalisation (`stemdl inspect` lists them)", file=sys.stderr)
     return readers
-
-
-MIN_CLASSES = 2  # one class scores F1 1.0 by always predicting it: never a benchmark result
-
-
-def check_classes(reader: SampleReader, where: str | Path | None) -> None:
-    """A one-line error for a split of fewer than 2 space groups (train and val)."""
-    classes = np.unique(np.asarray(reader.labels()))
-    if classes.size < MIN_CLASSES:
-        only = f" (space group {int(classes[0])})" if classes.size else ""
-        raise DataError(f"{where}: the {reader.split} split holds {classes.size} class{only}; "
-                        f"training and validation need at least {MIN_CLASSES} space groups")
 
 
 def shared_materials(readers: dict[str, SampleReader]) -> dict[str, list[str]]:

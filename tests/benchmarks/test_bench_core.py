@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.mllog import Keys, MLPerfLogger
-from stemdl.common.workload import NUM_LOGITS
+from stemdl.common.tasks.classify.facts import NUM_LOGITS
+from stemdl.common.tasks.classify.metric import ConfusionMatrix
 
 BATCH = 256  # a validation batch (8 ranks x 32)
 

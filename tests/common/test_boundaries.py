@@ -96,3 +96,57 @@ def test_the_check_sees_lazy_relative_and_from_imports(tmp_path):
         "common/data/x.py:4 imports stemdl.ornl",
         "common/data/x.py:5 imports stemdl.cli",
     ]
+
+
+# A task's package (common/tasks/<name>/) is imported by the registry (common/task.py), by
+# its own modules, and by that task's framework halves (stfc/tasks/<name>.py,
+# ornl/tasks/<name>.py) only: everything else asks `get_task(name)`, so a second task never
+# forks the shared code. The frameworks' hook registries import the halves by name, lazily.
+TASK_PACKAGE = "stemdl.common.tasks."
+
+
+def task_package_importers(root: Path = ROOT) -> list[str]:
+    found = []
+    for folder in ROOMS:
+        for path in sorted((root / folder).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            for line, name in imported_names(path, folder, root):
+                if not name.startswith(TASK_PACKAGE):
+                    continue
+                task = name[len(TASK_PACKAGE):].split(".")[0]
+                allowed = (rel == "common/task.py" or rel.startswith(f"common/tasks/{task}/")
+                           or rel in (f"stfc/tasks/{task}.py", f"ornl/tasks/{task}.py"))
+                if not allowed:
+                    found.append(f"{rel}:{line} imports {name}")
+    return sorted(set(found))
+
+
+def test_only_the_registry_and_the_tasks_own_halves_import_a_task_package():
+    assert (ROOT / "common" / "tasks" / "classify" / "__init__.py").is_file()
+    assert task_package_importers() == []
+
+
+def test_task_packages_are_framework_free_and_registered():
+    from stemdl.common.task import TASK_PACKAGES, get_task
+
+    packages = sorted(p.name for p in (ROOT / "common" / "tasks").iterdir()
+                      if (p / "__init__.py").is_file())
+    assert packages == sorted(TASK_PACKAGES)
+    for name in packages:
+        assert get_task(name).name == name
+        for path in sorted((ROOT / "common" / "tasks" / name).rglob("*.py")):
+            bad = [n for _, n in imported_names(path, "common") if _hits(n, TORCH + TENSORFLOW)]
+            assert bad == [], path
+    for impl in ("stfc", "ornl"):
+        halves = sorted(p.stem for p in (ROOT / impl / "tasks").glob("*.py") if p.stem != "__init__")
+        assert halves == packages, impl
+
+
+def test_the_task_package_check_sees_a_stray_import(tmp_path):
+    (tmp_path / "stfc").mkdir()
+    (tmp_path / "stfc" / "module.py").write_text("from stemdl.common.tasks.classify import facts\n")
+    for folder in ROOMS:
+        (tmp_path / folder).mkdir(exist_ok=True)
+    assert task_package_importers(tmp_path) == [
+        "stfc/module.py:1 imports stemdl.common.tasks.classify",
+        "stfc/module.py:1 imports stemdl.common.tasks.classify.facts"]

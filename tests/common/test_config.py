@@ -7,7 +7,7 @@ import pytest
 from stemdl.common.config import load_config, parse_overrides
 from stemdl.common.errors import StemdlError
 from stemdl.common.runconfig import BaseRunConfig, closed_division_violations
-from stemdl.common.workload import STFC
+from stemdl.common.tasks.classify.recipes import STFC
 
 
 @dataclass

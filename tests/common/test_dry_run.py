@@ -54,7 +54,7 @@ def test_dry_run_fails_as_the_run_would(impl, data, tmp_path, capsys):
     if impl == "ornl":
         big[big.index("--batch-size") + 1] = "64"
     assert main(big) == 2
-    assert "config key 'batch_size': 64 is larger than" in capsys.readouterr().err
+    assert "config key 'batch_size': global batch 64 is larger than the 16 training samples" in capsys.readouterr().err
 
 
 def test_ornl_dry_run_does_not_start_tensorflow(data, tmp_path):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score
 
-from stemdl.common.metrics import ConfusionMatrix
+from stemdl.common.tasks.classify.metric import ConfusionMatrix
 
 labels = st.integers(min_value=1, max_value=230)
 pairs = st.lists(st.tuples(labels, labels), min_size=1, max_size=300)

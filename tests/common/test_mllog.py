@@ -51,7 +51,7 @@ def test_event_shapes_and_status(tmp_path):
     log.submission("org", "closed", "onprem", "laptop")
     log.epoch_start(1)
     log.epoch_stop(1)
-    log.eval_metrics(1, 0.5, 0.6)
+    log.eval_metrics(1, {"eval_macro_f1": 0.5, "eval_accuracy": 0.6})
     log.run_stop(reached_target=False)
     log.close()
     recs = events(tmp_path / "x.log")

@@ -5,9 +5,10 @@ import json
 import pytest
 
 from stemdl.common.errors import DataError
-from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.results import SCHEMA_VERSION, EpochRecord, RunResult
 from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.task import get_task
+from stemdl.common.tasks.classify.metric import ConfusionMatrix
 from stemdl.common.timing import LatencyMeter, PhaseTimer, Throughput, TimeToTarget
 
 
@@ -43,7 +44,7 @@ def test_meters():
 
 def test_version_1_results_read_with_explicit_fields_not_recorded(tmp_path):
     """A results.json from before the explicit framework/device fields stays readable;
-    nothing is guessed for them, and a rewrite is version 2."""
+    nothing is guessed for them, and a rewrite is the current version."""
     data = RunResult(implementation="ornl", hardware={"devices": ["/device:CPU:0"]}).to_dict()
     for name in ("framework", "framework_version", "device", "device_count", "precision"):
         del data[name]
@@ -53,17 +54,38 @@ def test_version_1_results_read_with_explicit_fields_not_recorded(tmp_path):
     assert (old.framework, old.device, old.device_count, old.precision) == (None,) * 4
     assert old.hardware == {"devices": ["/device:CPU:0"]}
     old.write(tmp_path)
-    assert json.loads((tmp_path / "results.json").read_text())["schema_version"] == SCHEMA_VERSION == 2
+    assert json.loads((tmp_path / "results.json").read_text())["schema_version"] == SCHEMA_VERSION == 3
+
+
+def test_version_2_classification_results_read_as_schema_3(tmp_path):
+    """A schema-2 file (classification's named fields) is read into the task-neutral
+    fields: per-epoch metric dicts, best, test, detail, target; and written back as 3."""
+    v2 = {"schema_version": 2, "implementation": "stfc", "target_f1": 0.9,
+          "epochs": [{"epoch": 1, "train_loss": 2.0, "val_macro_f1": 0.3, "val_top1": 0.5},
+                     {"epoch": 2, "train_loss": 1.0, "val_macro_f1": 0.6, "val_top1": 0.4}],
+          "best_val_macro_f1": 0.6, "best_val_top1": 0.5, "test_macro_f1": 0.55,
+          "test_top1": 0.7, "val_per_class_f1": {"3": 0.6},
+          "val_confusion": {"num_classes": 231, "entries": [[3, 3, 2]]}}
+    (tmp_path / "results.json").write_text(json.dumps(v2))
+    r = RunResult.read(tmp_path)
+    assert (r.task, r.primary_metric, r.higher_is_better, r.target) == ("classify", "macro_f1", True, 0.9)
+    assert [e.val for e in r.epochs] == [{"macro_f1": 0.3, "top1": 0.5}, {"macro_f1": 0.6, "top1": 0.4}]
+    assert r.best_val == {"macro_f1": 0.6, "top1": 0.5} and r.best() == 0.6 and r.last("top1") == 0.4
+    assert r.test == {"macro_f1": 0.55, "top1": 0.7} and r.test_value() == 0.55
+    assert r.detail == {"per_class_f1": {"3": 0.6}, "confusion": v2["val_confusion"]}
+    r.write(tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text())["schema_version"] == 3
+    assert RunResult.read(tmp_path) == r
 
 
 def test_results_round_trip_and_bad_files(tmp_path):
     r = RunResult(implementation="stfc", seed=3, framework="torch", framework_version="2.13.0",
                   device="cpu", device_count=2, precision="bf16-mixed")
-    r.add_epoch(EpochRecord(epoch=1, val_macro_f1=0.2, epoch_time_s=4.0))
-    r.add_epoch(EpochRecord(epoch=2, val_macro_f1=0.5, epoch_time_s=2.0))
+    r.add_epoch(EpochRecord(epoch=1, val={"macro_f1": 0.2}, epoch_time_s=4.0))
+    r.add_epoch(EpochRecord(epoch=2, val={"macro_f1": 0.5}, epoch_time_s=2.0))
     r.write(tmp_path)
     back = RunResult.read(tmp_path)
-    assert back == r and back.best_val_macro_f1 == 0.5 and back.mean_epoch_time_s == 3.0
+    assert back == r and back.best_val["macro_f1"] == 0.5 and back.mean_epoch_time_s == 3.0
     assert not list(tmp_path.glob("*.tmp-*"))
     data = json.loads((tmp_path / "results.json").read_text())
     data["schema_version"] = 99
@@ -97,7 +119,7 @@ def _one_epoch(rec, epoch, confusion, loss=None):
 
 def _run(run_dir, f1s, stop_at_target, resume=False, log_name="mlperf.log"):
     rec = _started(
-        RunRecorder(run_dir, "stfc", division="closed", target_f1=0.9,
+        RunRecorder(run_dir, "stfc", task=get_task(), division="closed", target=0.9,
                     stop_at_target=stop_at_target, resume=resume, log_name=log_name),
         {"seed": 1, "global_batch_size": 4, "train_samples": 8, "eval_samples": 4},
     )
@@ -107,7 +129,7 @@ def _run(run_dir, f1s, stop_at_target, resume=False, log_name="mlperf.log"):
         if _one_epoch(rec, epoch, cm, loss=1.0 / epoch):
             break
     status = rec.run_stop()
-    return rec.finish(test_macro_f1=0.1), status
+    return rec.finish(test={"macro_f1": 0.1}), status
 
 
 def keys(path):
@@ -117,7 +139,7 @@ def keys(path):
 def test_recorder_time_to_target_stops_and_says_success(tmp_path):
     result, status = _run(tmp_path, [0, 1, 1], stop_at_target=True)
     assert status == "success" and len(result.epochs) == 2 and result.reached_target
-    assert result.time_to_target_s is not None and result.test_macro_f1 == 0.1
+    assert result.time_to_target_s is not None and result.test["macro_f1"] == 0.1
     k = keys(tmp_path / "mlperf.log")
     assert k[:7] == ["submission_benchmark", "submission_org", "submission_division",
                      "submission_status", "submission_platform", "cache_clear", "init_start"]
@@ -141,7 +163,7 @@ def test_recorder_resume_appends_without_second_header(tmp_path):
 def test_resume_after_kill_cuts_the_interrupted_epoch(tmp_path):
     """A kill during epoch 2 leaves epoch_start 2 in the log; the resumed run must not
     repeat it, and the log name is configurable."""
-    rec = _started(RunRecorder(tmp_path, "stfc", division="closed", target_f1=0.9,
+    rec = _started(RunRecorder(tmp_path, "stfc", task=get_task(), division="closed", target=0.9,
                                stop_at_target=False, log_name="custom.log"))
     _one_epoch(rec, 1, ConfusionMatrix().update([1, 2], [1, 2]))
     rec.epoch_start(2)  # killed here: no run_stop
@@ -154,13 +176,13 @@ def test_resume_after_kill_cuts_the_interrupted_epoch(tmp_path):
 
 def test_each_evaluation_prints_one_epoch_line(tmp_path):
     lines = []
-    rec = _started(RunRecorder(tmp_path, "ornl", division="open", target_f1=0.9,
+    rec = _started(RunRecorder(tmp_path, "ornl", task=get_task(), division="open", target=0.9,
                                stop_at_target=False, echo=lines.append))
     _one_epoch(rec, 1, ConfusionMatrix().update([1, 2], [1, 2]), loss=1.5)
     assert len(lines) == 1
     assert lines[0].startswith("ornl epoch 1: train loss 1.5000, val macro F1 1.0000, top-1 1.0000")
     assert lines[0].endswith("target reached")
-    silent = _started(RunRecorder(tmp_path / "r1", "ornl", division="open", target_f1=0.9,
+    silent = _started(RunRecorder(tmp_path / "r1", "ornl", task=get_task(), division="open", target=0.9,
                                   stop_at_target=False, rank=lambda: 1, echo=lines.append))
     _one_epoch(silent, 1, ConfusionMatrix().update([1], [1]))
     assert len(lines) == 1  # only rank 0 prints

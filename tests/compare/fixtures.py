@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.mllog import Keys
 from stemdl.common.results import CPU_DEVICE, RunResult
 from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.task import get_task
+from stemdl.common.tasks.classify.metric import ConfusionMatrix
 from stemdl.common.timing import LatencyMeter
 
 LABELS = np.array([1, 2, 3, 225, 225, 14, 14, 62])
@@ -48,7 +49,7 @@ def make_run(
     The recorder's own clocks give real (tiny) times; everything else is deterministic.
     """
     rng = np.random.default_rng(seed)
-    rec = RunRecorder(run_dir, implementation, division="closed", target_f1=target_f1,
+    rec = RunRecorder(run_dir, implementation, task=get_task(), division="closed", target=target_f1,
                       stop_at_target=False)
     rec.init_start("stemdl-bench", "closed", "onprem", "test-host")
     rec.hyperparameters(hyperparameters(implementation))
@@ -67,8 +68,7 @@ def make_run(
     latency.add(4, 0.02 + 0.01 * seed)
     latency.add(4, 0.03)
     return rec.finish(
-        test_macro_f1=0.25 + 0.1 * seed,
-        test_top1=0.5,
+        test={"macro_f1": 0.25 + 0.1 * seed, "top1": 0.5},
         inference=latency.summary(),
         frameworks={"torch": "2.13.0", "pytorch-lightning": "2.6.6"}
         if implementation == "stfc" else {"tensorflow": "2.21.0", "keras": "3.15.1"},

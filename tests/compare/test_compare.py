@@ -36,8 +36,8 @@ def test_rows_copy_the_figures_of_results_json(two_runs):
         data = json.loads((run_dir / "results.json").read_text())
         assert row.implementation == data["implementation"]
         for name in ("train_samples_per_s", "eval_samples_per_s", "mean_epoch_time_s",
-                     "best_val_macro_f1", "best_val_top1", "test_macro_f1", "test_top1",
-                     "parameters", "model_size_bytes", "status", "division", "target_f1"):
+                     "best_val", "test", "task", "primary_metric",
+                     "parameters", "model_size_bytes", "status", "division", "target"):
             assert getattr(row, name) == data[name], name
         assert row.inference_latency_per_sample_s == data["inference"]["sample_latency_mean_s"]
         assert row.inference_samples_per_s == data["inference"]["samples_per_second"]
@@ -58,10 +58,10 @@ def test_text_and_markdown_tables_show_the_files_figures(two_runs, capsys):
     text = compare.format_text(rows)
     lines = {line.split("  ")[0]: line for line in text.splitlines()}
     f1_line = lines["best val macro F1"].split()
-    assert f1_line[-2:] == [f"{r.best_val_macro_f1:.4f}" for r in results]
-    assert lines["test macro F1"].split()[-2:] == [f"{r.test_macro_f1:.4f}" for r in results]
-    assert lines["time to target F1 (s)"].endswith(compare.NOT_REACHED)
-    assert f"{results[0].time_to_target_s:.1f} (F1 0.9)" in lines["time to target F1 (s)"]
+    assert f1_line[-2:] == [f"{r.best_val['macro_f1']:.4f}" for r in results]
+    assert lines["test macro F1"].split()[-2:] == [f"{r.test['macro_f1']:.4f}" for r in results]
+    assert lines["time to target (s)"].endswith(compare.NOT_REACHED)
+    assert f"{results[0].time_to_target_s:.1f} (macro F1 0.9)" in lines["time to target (s)"]
     assert lines["compliance"].split()[-2:] == ["PASS", "PASS"]
     assert lines["parameters"].split()[-2:] == [f"{r.parameters:,}" for r in results]
     lat = [f"{r.inference['sample_latency_mean_s'] * 1e3:.3f}" for r in results]
@@ -69,7 +69,7 @@ def test_text_and_markdown_tables_show_the_files_figures(two_runs, capsys):
 
     md = compare.format_markdown(rows)
     assert md.splitlines()[0] == "| | stfc | ornl |"
-    assert f"| best val top-1 | {results[0].best_val_top1:.4f} | {results[1].best_val_top1:.4f} |" in md
+    assert f"| best val top-1 | {results[0].best_val['top1']:.4f} | {results[1].best_val['top1']:.4f} |" in md
 
     # the command prints the same table
     code = compare_cmd.run(_args(two_runs))
@@ -87,7 +87,7 @@ def test_csv_and_json_are_full_precision(two_runs, capsys):
     _, rows = compare.compare_rows(two_runs)
     results = [RunResult.read(d) for d in two_runs]
     records = json.loads(compare.format_json(rows))
-    assert [r["best_val_macro_f1"] for r in records] == [r.best_val_macro_f1 for r in results]
+    assert [r["best_val"]["macro_f1"] for r in records] == [r.best_val["macro_f1"] for r in results]
     assert [r["train_samples_per_s"] for r in records] == [r.train_samples_per_s for r in results]
     assert records[1]["time_to_target_s"] is None and records[1]["reached_target"] is False
     table = list(csv.DictReader(io.StringIO(compare.format_csv(rows))))
@@ -161,7 +161,7 @@ def test_plot_is_a_png_with_one_curve_per_run(two_runs, tmp_path):
         assert [line.get_label() for line in lines] == ["stfc", "ornl"]
     # F1 vs epoch curves hold exactly the recorded points
     for line, run in zip(ax_epoch.get_lines(), runs):
-        assert list(line.get_ydata()) == [e.val_macro_f1 for e in run.result.epochs]
+        assert list(line.get_ydata()) == [e.val["macro_f1"] for e in run.result.epochs]
         assert list(line.get_xdata()) == [e.epoch for e in run.result.epochs]
     # bars: one container per run, one bar per space group with validation samples
     assert len(ax_bars.containers) == 2

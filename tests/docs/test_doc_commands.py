@@ -60,7 +60,13 @@ PATHS = {
 RUN_DIR_FLAGS = ("--run-dir", "--log-dir")
 # whole words replaced by several: `RUN...` (some runs); `...` in an ORNL line (the data
 # options the line leaves out); `k=v` (an override)
-WORDS = {"RUN...": ["{run_a}", "{run_b}"], "...": ["--data-dir", "{npz}"], "k=v": ["data_dir={npz}"]}
+# runs/x of docs/ORNL.md is trained with these settings; `...` stands for them, so that
+# `--run-dir runs/x ... --resume` continues it with the same settings (a checkpoint of
+# other settings is refused)
+ORNL_RUN_SETTINGS = ["--resnet", "18", "--batch-size", "32", "--warmup-epochs", "1",
+                     "train_samples=32", "eval_samples=8", "num_workers=1"]
+WORDS = {"RUN...": ["{run_a}", "{run_b}"], "...": ["--data-dir", "{npz}", *ORNL_RUN_SETTINGS],
+         "k=v": ["data_dir={npz}"]}
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]{1,}(\.\.\.)?$")
 
 
@@ -228,8 +234,7 @@ def _trained_ornl(w: Workspace) -> Path:
     if w.ornl_run is None:
         run = w.ws / "trained" / "x"
         assert main(["train", "ornl", "--data-dir", str(w.npz), "--run-dir", str(run),
-                     "--epochs", "1", "--resnet", "18", "--batch-size", "32", "--warmup-epochs",
-                     "1", "train_samples=32", "eval_samples=8", "num_workers=1"]) == 0
+                     "--epochs", "1", *ORNL_RUN_SETTINGS]) == 0
         w.ornl_run = run
     return w.ornl_run
 

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from stemdl.common.metrics import ConfusionMatrix
 from stemdl.common.results import RunResult
 from stemdl.common.runrecorder import RunRecorder, TrainingDiverged
 from stemdl.common.signals import Terminated
+from stemdl.common.task import get_task
+from stemdl.common.tasks.classify.metric import ConfusionMatrix
 
 
 def _recorder(run_dir: Path, resume: bool = False, resume_epoch: int | None = None) -> RunRecorder:
-    rec = RunRecorder(run_dir, "stfc", division="open", target_f1=0.9, stop_at_target=False,
+    rec = RunRecorder(run_dir, "stfc", task=get_task(), division="open", target=0.9, stop_at_target=False,
                       resume=resume, resume_epoch=resume_epoch, echo=lambda line: None)
     rec.init_start("org", "open", "onprem", "test")
     rec.init_stop()

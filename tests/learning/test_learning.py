@@ -35,7 +35,7 @@ def test_stfc_learns_held_out_samples(synthetic, tmp_path, monkeypatch):
         "epochs=6", "lr_schedule=cosine", "num_workers=0", "progress=false", "tensorboard=false",
         "deterministic=true", "seed=3", "input_norm=standardize"])
     result = train(config).result
-    f1s = [e.val_macro_f1 for e in result.epochs]
+    f1s = [e.val["macro_f1"] for e in result.epochs]
     assert result.input_norm["mode"] == "standardize"
     assert max(f1s[-2:]) >= STFC_F1, f1s
 
@@ -49,6 +49,6 @@ def test_ornl_learns_held_out_samples(synthetic, tmp_path):
                 "--seed", "3", "lr_schedule=cosine", "deterministic=true", "num_workers=1",
                 "input_norm=standardize"]) == 0
     result = RunResult.read(run_dir)
-    f1s = [e.val_macro_f1 for e in result.epochs]
+    f1s = [e.val["macro_f1"] for e in result.epochs]
     assert result.input_norm["mode"] == "standardize"
     assert max(f1s[-2:]) >= ORNL_F1, f1s

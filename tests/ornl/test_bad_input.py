@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stemdl.cli import main as cli
+from stemdl.ornl.train import parse_config
 from tests.ornl.conftest import TINY
 
 
@@ -65,9 +68,11 @@ def test_corrupt_checkpoint(capsys, tiny_data, tmp_path):
     (ck / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
     (ck / "ckpt-1.index").write_bytes(b"garbage")
     (ck / "ckpt-1.data-00000-of-00001").write_bytes(b"garbage")
-    line = _run(capsys, "--data-dir", str(tiny_data), "--run-dir", str(tmp_path / "r"), *TINY,
-                "--resume")
-    assert "corrupt or incompatible checkpoint" in line
+    args = ["--data-dir", str(tiny_data), "--run-dir", str(tmp_path / "r"), *TINY, "--resume"]
+    # the same settings recorded (a checkpoint of other settings is refused before it is read)
+    (ck / "model.json").write_text(json.dumps({"resnet": 18, "fingerprint":
+                                               parse_config(args).fingerprint()}))
+    assert "corrupt or incompatible checkpoint" in _run(capsys, *args)
 
 
 @pytest.mark.parametrize("override, word", [("precision=fp8", "precision"),

@@ -47,7 +47,7 @@ def test_steps_trace_once_and_the_short_eval_batch_reuses_the_trace(capsys):
     trainer.train_epoch(reader, 0)
     trainer.train_epoch(reader, 1)
     out = trainer.evaluate(reader)
-    assert int(out.confusion.counts.sum()) == 10
+    assert int(out.metric.counts.sum()) == 10
     trainer.evaluate(reader)
     assert trainer._train_step.experimental_get_tracing_count() == 1
     assert trainer._eval_step.experimental_get_tracing_count() == 1

@@ -57,13 +57,13 @@ def test_two_workers_sum_confusion_like_gathered_predictions(tmp_path):
     result = RunResult.read(run_dir)
     assert result.world_size == 2 and result.global_batch_size == 8
     assert result.hardware["workers"] == 2 and (result.device, result.device_count) == ("cpu", 2)
-    parts = [np.load(run_dir / "predictions" / f"val-worker{i}.npz") for i in range(2)]
+    parts = [np.load(run_dir / "predictions" / f"val-rank{i}.npz") for i in range(2)]
     indices = np.concatenate([p["indices"] for p in parts])
     assert sorted(indices.tolist()) == list(range(25))  # disjoint shards, nothing padded
     labels = np.concatenate([p["labels"] for p in parts])
     preds = np.concatenate([p["preds"] for p in parts])
-    assert result.epochs[0].val_macro_f1 == pytest.approx(f1_score(labels, preds, average="macro"),
+    assert result.epochs[0].val["macro_f1"] == pytest.approx(f1_score(labels, preds, average="macro"),
                                                           abs=1e-12)
-    assert result.epochs[0].val_top1 == pytest.approx(float((labels == preds).mean()))
+    assert result.epochs[0].val["top1"] == pytest.approx(float((labels == preds).mean()))
     assert not (run_dir / "checkpoints" / ".worker-1").exists()
     assert (run_dir / "checkpoints" / "ckpt-1.index").exists()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stemdl.common.modelspec import RESNET_DEPTHS, resnet_spec, trainable_parameter_count
-from stemdl.common.workload import NUM_LOGITS
+from stemdl.common.tasks.classify.facts import NUM_LOGITS
 from stemdl.ornl.resnet import build_resnet, trainable_parameters
 
 

@@ -58,7 +58,7 @@ def test_fewer_samples_than_asked(base, capsys, monkeypatch) -> None:
 
 def test_batch_larger_than_dataset(base, capsys, monkeypatch) -> None:
     code, err = stemdl(["train", "stfc", *base, "batch_size=64"], capsys, monkeypatch)
-    assert_one_line(code, err, "64 is larger than the training data per process (48 samples")
+    assert_one_line(code, err, "config key 'batch_size': global batch 64 is larger than the 48 training samples")
 
 
 def test_16_mixed_on_cpu(base, capsys, monkeypatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stemdl.common.errors import StemdlError
-from stemdl.common.workload import STFC
+from stemdl.common.tasks.classify.recipes import STFC
 from stemdl.stfc.config import StfcConfig, load_stfc_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "stfc"
@@ -27,13 +27,25 @@ def test_upstream_config_loads_unchanged_and_every_key_maps(capsys) -> None:
     assert config.train_dir == f"{home}/sciml_bench/datasets/stemdl_ds1a/training"
     assert config.val_dir.endswith("validation") and config.test_dir.endswith("testing")
     assert config.inference_dir.endswith("inference")
-    assert (config.log_file, config.mlperf_log, config.model_file) == (
-        "./stemdlLog", "./mlperf_stemdl.log", "./stemdlModel.h5")
+    # no run_dir, paths with a folder: where upstream wrote them, the working folder
+    assert (config.log_file, config.mlperf_log, config.model_file) == tuple(
+        str(Path.cwd() / name) for name in ("stemdlLog", "mlperf_stemdl.log", "stemdlModel.h5"))
+    assert config.outputs_outside("runs/x") == {
+        "log_file": Path.cwd() / "stemdlLog", "mlperf_log": Path.cwd() / "mlperf_stemdl.log",
+        "model_file": Path.cwd() / "stemdlModel.h5"}
+
     assert (config.seed, config.learning_rate, config.epochs, config.batch_size) == (1234, 0.001, 1, 32)
     assert (config.train_fraction, config.resnet, config.nodes, config.devices) == (0.8, 50, 1, 1)
     assert (config.benchmark, config.organisation, config.division, config.status) == (
         "STEMDL", "STFC", "open", "research")
     assert (config.platform, config.accelerators_per_node) == ("nvidia gtx-2", 6)
+
+
+def test_named_outputs_stay_in_a_given_run_dir_and_bare_names_in_the_run_folder(tmp_path) -> None:
+    inside = load_stfc_config(None, [f"run_dir={tmp_path}", "mlperf_logfile=./m.log"])
+    assert inside.mlperf_log == "./m.log" and inside.outputs_outside(tmp_path) == {}
+    bare = load_stfc_config(None, ["mlperf_logfile=m.log", "log_file=logs/t.log"])
+    assert bare.mlperf_log == "m.log" and bare.log_file == str(Path.cwd() / "logs" / "t.log")
 
 
 def test_overrides_win_and_are_typed() -> None:

@@ -34,11 +34,13 @@ def test_ddp_two_processes_f1_equals_gathered(packed_fixture: Path, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = RunResult.read(run_dir)
     assert result.world_size == 2 and result.global_batch_size == 8
-    parts = [np.load(run_dir / "predictions" / f"val-rank{r}.npy") for r in (0, 1)]
-    assert [p.shape[1] for p in parts] == [5, 5]  # 10 validation samples, no padded duplicates
-    both = np.concatenate(parts, axis=1)
-    expected = f1_score(both[0], both[1], average="macro")
-    assert result.epochs[-1].val_macro_f1 == pytest.approx(expected, abs=1e-12)
+    parts = [np.load(run_dir / "predictions" / f"val-rank{r}.npz") for r in (0, 1)]
+    assert [len(p["labels"]) for p in parts] == [5, 5]  # 10 validation samples, no padding
+    # each rank's shard is samples rank, rank + 2, ...: the indices cover the split once
+    assert sorted(np.concatenate([p["indices"] for p in parts]).tolist()) == list(range(10))
+    expected = f1_score(np.concatenate([p["labels"] for p in parts]),
+                        np.concatenate([p["preds"] for p in parts]), average="macro")
+    assert result.epochs[-1].val["macro_f1"] == pytest.approx(expected, abs=1e-12)
     log = (run_dir / "mlperf.log").read_text()
     assert log.count('"key": "run_start"') == 1  # rank 0 only: no duplicated lines
     assert '"key": "number_of_nodes", "value": 1' in log
@@ -57,7 +59,7 @@ def test_resume_after_kill_gives_same_result(tiny_data: Path, e2e_run: Path, tmp
     assert [e.epoch for e in got.epochs] == [1, 2]
     for a, b in zip(got.epochs, want.epochs):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
-        assert a.val_macro_f1 == pytest.approx(b.val_macro_f1, abs=1e-9)
+        assert a.val["macro_f1"] == pytest.approx(b.val["macro_f1"], abs=1e-9)
     import torch
 
     w_got = torch.load(run_dir / "model.pt")["state_dict"]

@@ -1,0 +1,24 @@
+"""Classification's split checks: enough space groups to score a macro F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stemdl.common.errors import DataError
+from stemdl.common.tasks.classify.facts import MIN_CLASSES
+
+
+def check_split(reader: Any, where: str | Path | None, min_classes: int | None = None) -> None:
+    """One-line errors for a train/val split of fewer than 2 space groups, or fewer than
+    the config's `min_classes`."""
+    classes = np.unique(np.asarray(reader.labels()))
+    if min_classes is not None and classes.size < min_classes:
+        raise DataError(f"{where}: the {reader.split} split holds {classes.size} classes, fewer "
+                        f"than the min_classes={min_classes} asked")
+    if classes.size < MIN_CLASSES:
+        only = f" (space group {int(classes[0])})" if classes.size else ""
+        raise DataError(f"{where}: the {reader.split} split holds {classes.size} class{only}; "
+                        f"training and validation need at least {MIN_CLASSES} space groups")

@@ -1,0 +1,92 @@
+"""The run contract: each property every run must have, tested once, for every task and
+both implementations (the policy lives once in common/runpolicy.py and common/)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stemdl.common.results import RunResult
+from stemdl.common.task import get_task
+from tests.contract.conftest import CASES, run_cli, train_args
+
+pytestmark = pytest.mark.parametrize(("task", "impl"), CASES)
+
+
+def test_the_summary_line_and_the_start_line(task, impl, tiny_run):
+    run_dir, out = tiny_run
+    lines = out.strip().splitlines()
+    assert lines[0] == f"{impl}: run folder {run_dir}"  # stdout, both implementations
+    result = RunResult.read(run_dir)
+    t = get_task(task)
+    last = result.epochs[-1].val[t.primary_metric]
+    assert lines[-1].startswith(f"{impl}: 1 epoch(s), val {t.label(t.primary_metric)} {last:.4f}")
+    assert f"(best {t.label(t.primary_metric)} {result.best():.4f})" in lines[-1]
+    assert f"status {result.status}; run folder {run_dir}" in lines[-1]
+
+
+def test_results_follow_the_task(task, impl, tiny_run):
+    run_dir, _ = tiny_run
+    result = RunResult.read(run_dir)
+    t = get_task(task)
+    assert (result.task, result.primary_metric, result.target) == (task, t.primary_metric, t.target)
+    assert set(result.epochs[-1].val) == set(t.metric_log_keys)
+    assert set(result.test) == set(t.metric_log_keys)  # the data has a test split
+    assert result.inference["split"] == "test" and result.inference["samples"] == 8
+    # model_size_bytes: the weights' bytes in both frameworks (float32 parameters and the
+    # normalization statistics, a few per cent more than the parameters alone)
+    assert 4 * result.parameters <= result.model_size_bytes < 4.05 * result.parameters
+    log = (run_dir / result.mlperf_log).read_text()
+    for key in t.metric_log_keys.values():
+        assert f'"key": "{key}"' in log
+    assert f'"key": "{t.target_log_key}", "value": {t.target}' in log
+    assert f'"key": "submission_benchmark", "value": "{t.benchmark}"' in log
+
+
+def test_the_predictions_file(task, impl, tiny_run):
+    run_dir, _ = tiny_run
+    preds = np.load(run_dir / "predictions" / "val-rank0.npz")
+    assert sorted(preds["indices"].tolist()) == list(range(12))  # every sample once
+    metric = get_task(task).new_metric().update(preds["labels"], preds["preds"])
+    result = RunResult.read(run_dir)
+    assert metric.result() == pytest.approx(result.epochs[-1].val, abs=1e-12)
+
+
+def test_evaluate_equals_the_last_epochs_validation(task, impl, tiny_run, capsys, tmp_path):
+    run_dir, _ = tiny_run
+    out = tmp_path / "eval.json"
+    # one option set for both: --run-dir (its checkpoint and data), split val by default
+    code, _, err = run_cli(["evaluate", impl, "--run-dir", str(run_dir), "--json", str(out),
+                            "--workers", "0" if impl == "stfc" else "1"], capsys)
+    assert code == 0, err
+    got = json.loads(out.read_text())
+    result = RunResult.read(run_dir)
+    assert got["split"] == "val" and got["samples"] == 12
+    for name, value in result.epochs[-1].val.items():
+        assert got[name] == pytest.approx(value, abs=1e-6), name
+
+
+def test_a_used_run_folder_is_refused(task, impl, tiny_run, contract_data, capsys):
+    run_dir, _ = tiny_run
+    code, _, err = run_cli(train_args(task, impl, contract_data, run_dir), capsys)
+    assert code == 2 and "holds an earlier run" in err and "Traceback" not in err
+
+
+def test_a_stale_checkpoint_is_refused(task, impl, tiny_run, contract_data, capsys):
+    run_dir, _ = tiny_run
+    before = (run_dir / "results.json").read_text()
+    code, _, err = run_cli(train_args(task, impl, contract_data, run_dir, "seed=6", "--resume"),
+                           capsys)
+    errors = [line for line in err.splitlines() if line.startswith("stemdl: error:")]
+    assert code == 2 and len(errors) == 1, err
+    assert "stale checkpoint (seed: 5 in checkpoint, 6 now)" in errors[0]
+    assert (run_dir / "results.json").read_text() == before  # nothing written
+
+
+def test_dry_run_checks_and_plans(task, impl, contract_data, capsys, tmp_path):
+    run_dir = tmp_path / "new"
+    code, out, err = run_cli([*train_args(task, impl, contract_data, run_dir), "--dry-run"], capsys)
+    assert code == 0, err
+    assert f"task: {task}; model: resnet18" in out and not run_dir.exists()

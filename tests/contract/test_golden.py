@@ -1,0 +1,79 @@
+"""A tiny seeded classification run logs and records what it did before the task contract.
+
+tests/contract/golden/ holds the MLPerf log and results.json (schema 2) of the run of
+`conftest.train_args` (without `task=`, which that code did not know) made by the code on
+main before the two-task house. The same run now must log the same events with the same
+values, and its results.json (schema 3) must hold the same fields and values once the
+schema-2 names are read as schema 3, apart from the new fields and what a clock, a host or
+a path decides.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stemdl.common.results import RunResult
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+# results.json fields a clock, the host, a path or the schema decides; and the new ones
+UNSTABLE = {"created", "init_time_s", "run_time_s", "mean_epoch_time_s", "train_samples_per_s",
+            "eval_samples_per_s", "run_start_unix", "inference", "startup", "hardware",
+            "frameworks", "framework_version", "schema_version", "checkpoint", "mlperf_log",
+            # the model's size is the weights' bytes now in both implementations (the run policy)
+            "model_size_bytes"}
+NEW = {"task", "primary_metric", "higher_is_better"}
+EPOCH_UNSTABLE = {"epoch_time_s", "eval_time_s", "train_samples_per_s", "wall_time_s"}
+CONFIG_UNSTABLE = {"data_dir", "run_dir", "train_dir", "val_dir", "test_dir", "inference_dir",
+                   "task"}
+LOG_UNSTABLE = {"submission_platform"}  # the host name
+
+
+def _events(path: Path) -> list[tuple[str, object, dict]]:
+    out = []
+    for line in path.read_text().splitlines():
+        if line.startswith(":::MLLOG "):
+            r = json.loads(line[len(":::MLLOG "):])
+            meta = {k: v for k, v in r["metadata"].items() if k not in ("file", "lineno")}
+            value = None if r["key"] in LOG_UNSTABLE else r["value"]
+            out.append((r["key"], value, meta))
+    return out
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-5, abs=1e-6)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _stable(result: RunResult) -> dict:
+    data = result.to_dict()
+    for name in UNSTABLE | NEW:
+        data.pop(name)
+    data["epochs"] = [{k: v for k, v in e.items() if k not in EPOCH_UNSTABLE} for e in data["epochs"]]
+    data["config"] = {k: v for k, v in data["config"].items() if k not in CONFIG_UNSTABLE}
+    return data
+
+
+@pytest.mark.parametrize(("task", "impl"), [("classify", "stfc"), ("classify", "ornl")])
+def test_a_classification_run_logs_and_records_what_it_did_before(task, impl, tiny_run):
+    run_dir, _ = tiny_run
+    got, want = _events(run_dir / "mlperf.log"), _events(GOLDEN / impl / "mlperf.log")
+    assert [e[0] for e in got] == [e[0] for e in want]  # the same events in the same order
+    for (key, value, meta), (_, old_value, old_meta) in zip(got, want):
+        assert _close(value, old_value) and meta == old_meta, key
+    old = json.loads((GOLDEN / impl / "results.json").read_text())
+    assert old["schema_version"] == 2
+    (tmp := run_dir.parent / "golden-v2").mkdir(exist_ok=True)
+    (tmp / "results.json").write_text(json.dumps(old))
+    before, now = _stable(RunResult.read(tmp)), _stable(RunResult.read(run_dir))
+    assert before.keys() == now.keys()
+    for name in before:
+        assert _close(now[name], before[name]), name
+    assert RunResult.read(run_dir).task == task
