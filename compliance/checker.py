@@ -1,8 +1,11 @@
 """Run the installed mlperf-logging compliance checker with the packaged STEMDL rules.
 
-A log passes when the checker accepts it with `common.yaml` and then with the division's
-file (`closed.yaml` or `open.yaml`), each run by a fresh checker, exactly as two runs of
-`python -m mlperf_logging.compliance_checker --werror --config /ABS/RULES.yaml LOG` would.
+A log passes when the checker accepts it with `common.yaml` (the lifecycle every task
+shares), then with the task's file chosen from the log's `submission_benchmark`
+(`<benchmark>.yaml`: its metric, target and status rules), then with the division's file
+of that task (`<division>_<benchmark>.yaml`), each run by a fresh checker, exactly as runs
+of `python -m mlperf_logging.compliance_checker --werror --config /ABS/RULES.yaml LOG`
+would. mlperf-logging picks its benchmark files the same way.
 The checker's Python API is used in-process (no subprocess per log), and its messages are
 kept as the reasons for a failure.
 """
@@ -16,6 +19,7 @@ from mlperf_logging.compliance_checker import mlp_compliance, mlp_parser
 
 from stemdl.common.errors import StemdlError, unknown_name
 from stemdl.common.results import MLPERF_LOG_FILE
+from stemdl.common.task import task_of_benchmark
 
 RULES_ROOT = Path(__file__).resolve().parent / "rules"
 DEFAULT_RULESET = "1.0.0"
@@ -60,7 +64,8 @@ def rulesets() -> list[str]:
 
 
 def rules_file(name: str, ruleset: str = DEFAULT_RULESET) -> Path:
-    """Absolute path of one rule file (`common`, `closed` or `open`) of a rule set."""
+    """Absolute path of one rule file of a rule set: `common`, a task's `<benchmark>`
+    (e.g. `stemdl`) or `<division>_<benchmark>` (e.g. `closed_stemdl`)."""
     if ruleset not in rulesets():
         raise unknown_name("STEMDL rule set", ruleset, rulesets())
     path = RULES_ROOT / f"stemdl_{ruleset}" / f"{name}.yaml"
@@ -89,6 +94,16 @@ def read_log(path: Path, ruleset: str = DEFAULT_RULESET) -> tuple[list, list[str
     except (KeyError, TypeError) as err:  # a JSON line lacking time_ms/key/value/metadata
         return [], [f"Log lines had parsing errors: a :::MLLOG line lacks field {err}"]
     return lines, [f"Log line had a parsing error ({error}): {line}" for line, error in errors]
+
+
+def logged_benchmark(lines: list) -> str | None:
+    """The submission_benchmark the log states, if it is one task's (None otherwise: the
+    common rules then say what is wrong with it)."""
+    values = {str(ll.value.get("value")) for ll in lines if ll.key == "submission_benchmark"}
+    if len(values) != 1:
+        return None
+    task = task_of_benchmark(values.pop())
+    return task.benchmark if task is not None else None
 
 
 def logged_division(lines: list) -> str | None:
@@ -122,8 +137,11 @@ def check_log(
     lines, reasons = read_log(log, ruleset)
     chosen = logged_division(lines) if division == "auto" else division
     reasons += run_rules(lines, common, ruleset)
-    if chosen is not None:
-        reasons += run_rules(lines, rules_file(chosen, ruleset), ruleset)
+    benchmark = logged_benchmark(lines)
+    if benchmark is not None:
+        reasons += run_rules(lines, rules_file(benchmark, ruleset), ruleset)
+        if chosen is not None:
+            reasons += run_rules(lines, rules_file(f"{chosen}_{benchmark}", ruleset), ruleset)
     return CheckResult(log=log, ruleset=ruleset, division=chosen, reasons=reasons)
 
 

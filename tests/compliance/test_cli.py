@@ -92,9 +92,9 @@ def upstream_verdict(log: Path, rules: str, tmp_path: Path) -> bool:
 def test_the_rules_work_with_the_installed_checkers_own_cli(tmp_path):
     assert "site-packages" in mlperf_logging.__file__  # the installed package, not a copy
     good = write_log(tmp_path / "good.log")
-    assert upstream_verdict(good, "common", tmp_path) and upstream_verdict(good, "closed", tmp_path)
+    assert all(upstream_verdict(good, name, tmp_path) for name in ("common", "stemdl", "closed_stemdl"))
     bad = write_log(tmp_path / "bad.log", faults=["missing_run_stop"])
     assert not upstream_verdict(bad, "common", tmp_path)
     changed = write_log(tmp_path / "changed.log", hyper={"opt_name": "sgd"})
     assert upstream_verdict(changed, "common", tmp_path)
-    assert not upstream_verdict(changed, "closed", tmp_path)
+    assert not upstream_verdict(changed, "closed_stemdl", tmp_path)

@@ -87,7 +87,7 @@ FAULTS = [
         "stemdl_target_f1 is the benchmark's target",
     ),
     ({"faults": ["duplicated_lines"]}, "not a repeat of the line before (duplicated lines"),
-    ({"faults": ["other_benchmark"]}, "submission_benchmark must be 'stemdl'"),
+    ({"faults": ["other_benchmark"]}, "submission_benchmark names a STEMDL task's benchmark"),
 ]
 
 

@@ -21,7 +21,7 @@ def begin_state(name: str) -> dict:
 
 
 def test_closed_recipes_equal_the_workload_dataclasses():
-    recipes = begin_state("closed")["recipes"]
+    recipes = begin_state("closed_stemdl")["recipes"]
     assert set(recipes) == set(workload.RECIPES)
     for name, r in workload.RECIPES.items():
         assert recipes[name] == {
@@ -36,11 +36,27 @@ def test_closed_recipes_equal_the_workload_dataclasses():
 
 
 def test_division_targets_equal_the_workload_target():
-    for name in ("closed", "open"):
+    for name in ("closed_stemdl", "open_stemdl"):
         assert begin_state(name)["benchmark_target_f1"] == facts.TARGET_F1
 
 
 def test_the_rule_set_is_packaged():
     assert "1.0.0" in rulesets()
-    for name in ("common", "closed", "open"):
+    for name in ("common", "stemdl", "closed_stemdl", "open_stemdl"):
         assert rules_file(name).is_absolute()
+
+
+def test_every_task_has_its_rule_files_and_common_accepts_its_benchmark():
+    """One rule file per task and per division of it, chosen from submission_benchmark;
+    common.yaml's list of benchmarks is the registry's."""
+    from stemdl.common.task import get_task, task_names
+
+    benchmarks = sorted(get_task(name).benchmark for name in task_names())
+    text = rules_file("common").read_text()
+    assert f"v['value'] in {benchmarks}" in text
+    for benchmark in benchmarks:
+        for name in (benchmark, f"closed_{benchmark}", f"open_{benchmark}"):
+            assert rules_file(name).is_file()
+    # the lifecycle file names no task's metric
+    assert "eval_macro_f1" not in text.split("# ---- submission")[1].replace(
+        "'stemdl': classification", "")
