@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.errors import StemdlError, unknown_name
+from stemdl.common.cli.errors import StemdlError, unknown_name
 from stemdl.common.metrics import Metric
 
 DEFAULT_TASK = "classify"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from mlperf_logging.compliance_checker import mlp_compliance, mlp_parser
 
-from stemdl.common.errors import StemdlError, unknown_name
-from stemdl.common.results import MLPERF_LOG_FILE
+from stemdl.common.cli.errors import StemdlError, unknown_name
+from stemdl.common.run.results import MLPERF_LOG_FILE
 from stemdl.common.task import task_of_benchmark
 
 RULES_ROOT = Path(__file__).resolve().parent / "rules"

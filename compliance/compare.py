@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.errors import DataError
-from stemdl.common.results import CPU_DEVICE, RESULTS_FILE, RunResult
+from stemdl.common.cli.errors import DataError
+from stemdl.common.run.results import CPU_DEVICE, RESULTS_FILE, RunResult
 from stemdl.common.task import get_task
 
 NOT_REACHED = "not reached"

@@ -21,8 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from stemdl.common.atomic import write_atomic
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.atomic import write_atomic
 from stemdl.common.task import get_task
 from stemdl.compliance.compare import Run
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.compliance.checker import DEFAULT_RULESET, CheckResult, check_log, find_log, read_log
 
 MIN_RUNS_FOR_OLYMPIC = 3  # dropping the fastest and the slowest needs at least 3 runs

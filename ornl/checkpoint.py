@@ -1,7 +1,7 @@
 """Checkpoints in `run_dir/checkpoints` (tf.train.CheckpointManager), resumed only on request.
 
 Whether a run folder may be used (an earlier run without --resume, --resume with nothing
-to resume) is decided by the common policy, `common.rundir.check_run_dir`.
+to resume) is decided by the common policy, `common.run.rundir.check_run_dir`.
 
 Next to them, `checkpoints/model.json` (written before the first checkpoint) holds what
 rebuilds the network (depth, input channels, classes, dropout, image size) and the input
@@ -19,10 +19,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.atomic import write_text_atomic
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.normalize import InputNorm, compute_norm
-from stemdl.common.errors import StemdlError
-from stemdl.common.results import CHECKPOINT_DIR
+from stemdl.common.infra.atomic import write_text_atomic
+from stemdl.common.run.results import CHECKPOINT_DIR
 
 MODEL_SPEC_FILE = "model.json"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from stemdl.common.errors import StemdlError, check_choice
-from stemdl.common.runconfig import BaseRunConfig
+from stemdl.common.cli.errors import StemdlError, check_choice
+from stemdl.common.run.runconfig import BaseRunConfig
+from stemdl.common.run.training import check_options
 from stemdl.common.task import get_task
-from stemdl.common.training import check_options
 
 ORNL = get_task("classify").recipes["ornl"]  # this implementation's recipe
 
@@ -49,7 +49,7 @@ class OrnlConfig(BaseRunConfig):
     random_erasing_p: float = ORNL.random_erasing_p
     mixup_alpha: float = ORNL.mixup_alpha  # 0: no mixup (upstream --mixup --alpha A sets A)
     input_norm: str = ORNL.input_norm  # standardize, unit or none (common/data/normalize.py)
-    lr_schedule: str = ORNL.lr_schedule  # after warm-up: constant or cosine (common/training.py)
+    lr_schedule: str = ORNL.lr_schedule  # after warm-up: constant or cosine (common/run/training.py)
     label_smoothing: float = ORNL.label_smoothing
     strategy: str = "auto"  # auto, default, mirrored, multi_worker
     xla: bool = False  # jit-compile the per-replica steps
@@ -61,7 +61,7 @@ class OrnlConfig(BaseRunConfig):
         "random_erasing_p", "mixup_alpha")
 
     def validate(self) -> None:
-        """The shared checks (every number's range is in common/numbers.py: dropout in
+        """The shared checks (every number's range is in common/run/numbers.py: dropout in
         [0, 1), random_erasing_p in [0, 1], warm-up, weight decay and mixup >= 0), then
         ORNL's own choices."""
         super().validate()

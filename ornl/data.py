@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from stemdl.common.cli.errors import DataError
 from stemdl.common.data.normalize import InputNorm, fixed_norm
 from stemdl.common.data.samples import (
     FirstN,  # noqa: F401  (re-exported for callers)
     SampleReader,
 )
 from stemdl.common.data.transform import input_size, model_input
-from stemdl.common.errors import DataError
 from stemdl.ornl import augment
 
 AUTOTUNE = tf.data.AUTOTUNE

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from stemdl.common.errors import StemdlError, check_choice
-from stemdl.common.results import CPU_DEVICE
+from stemdl.common.cli.errors import StemdlError, check_choice
+from stemdl.common.run.results import CPU_DEVICE
 from stemdl.ornl.config import STRATEGIES
 
 

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stemdl.common.atomic import write_text_atomic
-from stemdl.common.config import build
-from stemdl.common.entry import ArgumentParser, module_main
-from stemdl.common.errors import StemdlError
-from stemdl.common.evaluation import add_evaluate_arguments, resolve_request
-from stemdl.common.runpolicy import time_batches
-from stemdl.common.runrecorder import metrics_text
+from stemdl.common.cli.entry import ArgumentParser, module_main
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.atomic import write_text_atomic
+from stemdl.common.run.config import build
+from stemdl.common.run.evaluation import add_evaluate_arguments, resolve_request
+from stemdl.common.run.runpolicy import time_batches
+from stemdl.common.run.runrecorder import metrics_text
 from stemdl.common.task import get_task
 from stemdl.ornl.config import ALIASES, OrnlConfig
 

@@ -18,10 +18,10 @@ import tensorflow as tf
 
 from stemdl.common.data.normalize import InputNorm
 from stemdl.common.data.samples import SampleReader
+from stemdl.common.infra.progress import progress as progress_bar
+from stemdl.common.infra.signals import raise_if_stopped
 from stemdl.common.metrics import Metric
-from stemdl.common.progress import progress as progress_bar
-from stemdl.common.signals import raise_if_stopped
-from stemdl.common.training import lr_factors
+from stemdl.common.run.training import lr_factors
 from stemdl.common.workload import PATTERNS_PER_STACK
 from stemdl.ornl import augment
 from stemdl.ornl import data as pipeline
@@ -62,7 +62,7 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
 @keras.saving.register_keras_serializable(package="stemdl")
 class TableSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """base_lr x factors[step] (the last factor after the table): the warm-up and decay of
-    `common.training.lr_factors`, the same curve the STFC implementation follows."""
+    `common.run.training.lr_factors`, the same curve the STFC implementation follows."""
 
     def __init__(self, base_lr: float, factors) -> None:
         self.base_lr = float(base_lr)

@@ -1,10 +1,10 @@
-"""TensorFlow's thread pools from the `num_threads` setting (see stemdl.common.threads)."""
+"""TensorFlow's thread pools from the `num_threads` setting (see stemdl.common.run.threads)."""
 
 from __future__ import annotations
 
 import sys
 
-from stemdl.common.threads import inter_op_threads, local_processes, resolve_threads
+from stemdl.common.run.threads import inter_op_threads, local_processes, resolve_threads
 
 
 def apply_threads(cfg) -> dict[str, int]:

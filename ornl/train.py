@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.config import to_dict
-from stemdl.common.dryrun import add_dry_run
-from stemdl.common.entry import ArgumentParser, module_main
-from stemdl.common.errors import StemdlError
-from stemdl.common.mllog import Keys
-from stemdl.common.ranks import launch_rank
-from stemdl.common.results import RunResult, host_info
-from stemdl.common.runconfig import load_run_config
-from stemdl.common.runpolicy import (
+from stemdl.common.cli.entry import ArgumentParser, module_main
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.ranks import launch_rank
+from stemdl.common.infra.signals import raise_if_stopped, signals_at_safe_points
+from stemdl.common.run.config import to_dict
+from stemdl.common.run.dryrun import add_dry_run
+from stemdl.common.run.mllog import Keys
+from stemdl.common.run.results import RunResult, host_info
+from stemdl.common.run.runconfig import load_run_config
+from stemdl.common.run.runpolicy import (
     check_global_batch,
     check_same_settings,
     inference_split,
@@ -32,7 +33,6 @@ from stemdl.common.runpolicy import (
     weights_bytes,
     write_predictions,
 )
-from stemdl.common.signals import raise_if_stopped, signals_at_safe_points
 from stemdl.common.task import get_task
 from stemdl.ornl.config import ALIASES, OrnlConfig
 
@@ -161,7 +161,7 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
     """Everything user input can get wrong, before TensorFlow starts: the run folder and
     resume policy, and the splits. Returns the readers and this worker's rank."""
     from stemdl.common.data.splits import open_run_splits
-    from stemdl.common.rundir import check_run_dir
+    from stemdl.common.run.rundir import check_run_dir
     from stemdl.ornl.checkpoint import (
         MODEL_SPEC_FILE,
         checkpoint_dir,
@@ -184,7 +184,7 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
 
 def dry_run(cfg: OrnlConfig) -> int:
     """`--dry-run`: every check made before TensorFlow starts, then the plan."""
-    from stemdl.common.dryrun import train_plan
+    from stemdl.common.run.dryrun import train_plan
     from stemdl.ornl.checkpoint import has_checkpoint
 
     readers, _ = check_inputs(cfg)
@@ -202,7 +202,7 @@ def dry_run(cfg: OrnlConfig) -> int:
 def run(cfg: OrnlConfig) -> RunResult:
     """Train (and validate every epoch) as `cfg` says; returns the run's result."""
     # everything that can fail on user input is checked before TensorFlow starts
-    from stemdl.common.rundir import run_dir_lock
+    from stemdl.common.run.rundir import run_dir_lock
 
     cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
     with run_dir_lock(cfg.run_dir, "stemdl train ornl", launch_rank()):  # rank 0, whole run
@@ -235,7 +235,7 @@ def _train(cfg: OrnlConfig, readers: dict) -> RunResult:
     """setup, then the epoch loop, then finish (test, inference, results); an error or
     signal after run_start ends the log and results.json both as aborted."""
     # TensorFlow may swallow an exception a signal handler raises in its callbacks:
-    # signals are recorded and raised between steps instead (common/signals.py)
+    # signals are recorded and raised between steps instead (common/infra/signals.py)
     with signals_at_safe_points():
         run = setup(cfg, readers)
         raise_if_stopped()
@@ -252,7 +252,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     import keras
     import tensorflow as tf
 
-    from stemdl.common.runrecorder import RunRecorder
+    from stemdl.common.run.runrecorder import RunRecorder
     from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import (
         Checkpointer,

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Sequence
 
 from stemdl import __version__
-from stemdl.common.entry import ArgumentParser, run_main
+from stemdl.common.cli.entry import ArgumentParser, run_main
 
 # Each module defines `register(subparsers)`, which adds its parser and sets
 # `func=run` on it. Modules must stay light at import (no torch/tensorflow/abtem):

@@ -30,11 +30,11 @@ from typing import Any
 
 import yaml
 
-from stemdl.common.atomic import write_text_atomic
-from stemdl.common.errors import DataError, StemdlError
-from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
+from stemdl.common.cli.errors import DataError, StemdlError
+from stemdl.common.infra.atomic import write_text_atomic
+from stemdl.common.infra.workers import stop_child
+from stemdl.common.run.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
 from stemdl.common.task import get_task
-from stemdl.common.workers import stop_child
 
 IMPLEMENTATIONS = ("stfc", "ornl")
 PLOT_NAME = "compare.png"

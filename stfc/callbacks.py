@@ -17,9 +17,9 @@ import pytorch_lightning as pl
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.trainer.states import TrainerFn
 
-from stemdl.common.atomic import write_atomic
-from stemdl.common.runpolicy import write_predictions
-from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.infra.atomic import write_atomic
+from stemdl.common.run.runpolicy import write_predictions
+from stemdl.common.run.runrecorder import RunRecorder
 from stemdl.stfc.module import StfcModule
 
 # Fault injection for the resume test: SIGKILL this process when epoch N+1 starts, i.e.

@@ -15,13 +15,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from stemdl.common.config import to_dict
-from stemdl.common.dryrun import add_dry_run
-from stemdl.common.errors import StemdlError, check_choice
+from stemdl.common.cli.errors import StemdlError, check_choice
 from stemdl.common.modelspec import resnet_spec
-from stemdl.common.runconfig import BaseRunConfig, load_run_config
+from stemdl.common.run.config import to_dict
+from stemdl.common.run.dryrun import add_dry_run
+from stemdl.common.run.runconfig import BaseRunConfig, load_run_config
+from stemdl.common.run.training import LOSSES, check_options
 from stemdl.common.task import get_task
-from stemdl.common.training import LOSSES, check_options
 
 STFC = get_task("classify").recipes["stfc"]  # this implementation's recipe
 
@@ -53,7 +53,7 @@ class StfcConfig(BaseRunConfig):
     momentum: float = 0.9  # sgd only
     loss: str = STFC.loss  # cross_entropy, or mse on one-hot targets (upstream's; open)
     input_norm: str = STFC.input_norm  # standardize, unit or none (common/data/normalize.py)
-    lr_schedule: str = STFC.lr_schedule  # constant or cosine (common/training.py)
+    lr_schedule: str = STFC.lr_schedule  # constant or cosine (common/run/training.py)
     label_smoothing: float = STFC.label_smoothing
     train_fraction: float = 1.0  # upstream train_split: share of training *materials* used
     benchmark: str = "stemdl"  # upstream key; must name this benchmark

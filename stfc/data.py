@@ -16,10 +16,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.normalize import InputNorm
 from stemdl.common.data.samples import SampleReader
 from stemdl.common.data.transform import model_input
-from stemdl.common.errors import StemdlError
 
 
 class ReaderDataset(Dataset):

@@ -11,9 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stemdl.common.errors import StemdlError, check_choice
-from stemdl.common.ranks import launch_rank
-from stemdl.common.runconfig import ACCELERATORS
+from stemdl.common.cli.errors import StemdlError, check_choice
+from stemdl.common.infra.ranks import launch_rank
+from stemdl.common.run.runconfig import ACCELERATORS
 
 # (processes on this node, total processes) variables per launcher, in order of precedence
 _LAUNCHERS = (
@@ -89,6 +89,6 @@ def resolve_layout(
 
 
 def env_rank(devices: int, env: Mapping[str, str] | None = None) -> int:
-    """This process's global rank before the process group exists (common.ranks.launch_rank:
+    """This process's global rank before the process group exists (common.infra.ranks.launch_rank:
     one precedence for both implementations)."""
     return launch_rank(devices, env)

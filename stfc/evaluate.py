@@ -17,16 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.atomic import write_text_atomic
-from stemdl.common.bounds import check_workers
+from stemdl.common.cli.entry import ArgumentParser, module_main
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.normalize import InputNorm, fixed_norm
-from stemdl.common.entry import ArgumentParser, module_main
-from stemdl.common.errors import StemdlError
-from stemdl.common.evaluation import add_evaluate_arguments, resolve_request
+from stemdl.common.infra.atomic import write_text_atomic
+from stemdl.common.infra.progress import progress
 from stemdl.common.modelspec import RESNET_DEPTHS
-from stemdl.common.progress import progress
-from stemdl.common.runpolicy import time_batches
-from stemdl.common.runrecorder import metrics_text
+from stemdl.common.run.bounds import check_workers
+from stemdl.common.run.evaluation import add_evaluate_arguments, resolve_request
+from stemdl.common.run.runpolicy import time_batches
+from stemdl.common.run.runrecorder import metrics_text
 from stemdl.common.task import get_task
 from stemdl.stfc.train import checkpoint_path
 

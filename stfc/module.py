@@ -4,7 +4,7 @@ Task-neutral: the task's torch hooks (`stfc/tasks/`) build the network and the l
 keep the evaluation state on the device (classification: the confusion counts); the
 module all-reduces that one vector at the end of validation and test, so every number is
 the whole set's (`common.metrics.Metric`), never a mean of per-batch values. The learning
-rate follows `common.training.lr_factor` per step (constant in the recipes; cosine in the
+rate follows `common.run.training.lr_factor` per step (constant in the recipes; cosine in the
 demo).
 """
 
@@ -17,9 +17,9 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.metrics import Metric
-from stemdl.common.training import lr_factors
+from stemdl.common.run.training import lr_factors
 from stemdl.stfc.tasks import hooks
 
 

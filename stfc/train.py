@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.atomic import write_atomic, write_text_atomic
-from stemdl.common.entry import ArgumentParser, module_main, run_main
-from stemdl.common.errors import StemdlError
-from stemdl.common.mllog import Keys
-from stemdl.common.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
-from stemdl.common.rundir import check_run_dir, run_dir_lock
-from stemdl.common.runpolicy import (
+from stemdl.common.cli.entry import ArgumentParser, module_main, run_main
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.atomic import write_atomic, write_text_atomic
+from stemdl.common.run.mllog import Keys
+from stemdl.common.run.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
+from stemdl.common.run.rundir import check_run_dir, run_dir_lock
+from stemdl.common.run.runpolicy import (
     check_global_batch,
     check_same_settings,
     inference_split,
@@ -32,10 +32,10 @@ from stemdl.common.runpolicy import (
     time_batches,
     weights_bytes,
 )
-from stemdl.common.runrecorder import RunRecorder, metrics_text
+from stemdl.common.run.runrecorder import RunRecorder, metrics_text
+from stemdl.common.run.threads import local_processes, resolve_threads
+from stemdl.common.run.timing import LatencyMeter
 from stemdl.common.task import get_task
-from stemdl.common.threads import local_processes, resolve_threads
-from stemdl.common.timing import LatencyMeter
 from stemdl.stfc.config import StfcConfig, add_train_arguments, load_stfc_config
 
 LAST_CHECKPOINT = "last.ckpt"
@@ -169,7 +169,7 @@ def time_inference(module: Any, loader: Any, device: Any, precision: str,
 def save_model_file(module: Any, path: Path) -> int:
     """The trained weights with what rebuilds their network (`state_dict` and
     `hyper_parameters`: depth, channels, classes, input normalization), written
-    atomically; returns model_size_bytes (the weights' bytes, `common.runpolicy`)."""
+    atomically; returns model_size_bytes (the weights' bytes, `common.run.runpolicy`)."""
     import torch
 
     state = module.model.state_dict()
@@ -248,7 +248,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     run_dir, ckpt, layout, readers = check_inputs(config, resume)
     config.num_threads = resolve_threads(config.num_threads, config.num_workers,
                                          local_processes(layout.devices))
-    torch.set_num_threads(config.num_threads)  # see stemdl.common.threads
+    torch.set_num_threads(config.num_threads)  # see stemdl.common.run.threads
     pre_rank = env_rank(layout.devices)
     if pre_rank == 0:
         print(start_line("stfc", config, run_dir), flush=True)
@@ -434,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def dry_run(config: StfcConfig, resume: bool) -> int:
     """`--dry-run`: every check of a run (folder, resume, devices, data), then the plan."""
-    from stemdl.common.dryrun import train_plan
+    from stemdl.common.run.dryrun import train_plan
 
     run_dir, ckpt, layout, readers = check_inputs(config, resume or config.resume)
     print(train_plan("stfc", config, run_dir, readers, processes=layout.world_size,

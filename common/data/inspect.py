@@ -15,7 +15,7 @@ from pathlib import Path
 from stemdl.common.data.layouts import detect_layout, list_splits
 from stemdl.common.data.npz import UNKNOWN_MATERIAL
 from stemdl.common.data.splits import open_split
-from stemdl.common.progress import progress as progress_bar
+from stemdl.common.infra.progress import progress as progress_bar
 
 SPLIT_OK, SPLIT_LEAK, SPLIT_UNKNOWN = "ok", "leak", "unknown"
 

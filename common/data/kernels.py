@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from stemdl.common.signals import signals_deferred
+from stemdl.common.infra.signals import signals_deferred
 
 # values multiplied into one float64: a product of 40 values in [e^-17, e^8.5] stays a
 # normal float64 (e^-680 .. e^340); more could underflow

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stemdl.common.errors import DataError, StemdlError, unknown_name
+from stemdl.common.cli.errors import DataError, StemdlError, unknown_name
 
 RAW, NPZ, PACKED = "raw", "npz", "packed"
 LAYOUTS = (RAW, NPZ, PACKED)

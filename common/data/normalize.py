@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.workload import CLIP_MAX, INPUT_NORMS, STATS_SAMPLES
 
 MIN_STD = 1e-3  # a constant channel (blank patterns) must not divide by ~0

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import NPZ, natural_key
 from stemdl.common.data.raw import SampleProblem, parse_space_group
 from stemdl.common.data.samples import Sample
-from stemdl.common.errors import DataError
 from stemdl.common.workload import PATTERNS_PER_STACK
 
 UNKNOWN_MATERIAL = ""

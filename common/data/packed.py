@@ -24,10 +24,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import PACKED, PACKED_MANIFEST, PART_GLOB, natural_key
 from stemdl.common.data.raw import open_h5
 from stemdl.common.data.samples import Sample
-from stemdl.common.errors import DataError
 from stemdl.common.workload import MAX_LABEL, MIN_LABEL
 
 FORMAT_NAME = "stemdl-packed"

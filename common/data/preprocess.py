@@ -24,13 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from stemdl.common.atomic import (
-    BackgroundCommits,
-    remove_temps_of,
-    write_atomic,
-    write_temp,
-)
-from stemdl.common.bounds import check_workers
+from stemdl.common.cli.errors import DataError, StemdlError
 from stemdl.common.data.layouts import (
     PACKED_MANIFEST,
     RAW,
@@ -49,10 +43,16 @@ from stemdl.common.data.raw import (
     sample_names,
 )
 from stemdl.common.data.transform import NonFiniteInput, transform_stack
-from stemdl.common.errors import DataError, StemdlError
-from stemdl.common.lock import LOCK_PREFIX, locked_folder
-from stemdl.common.progress import progress as progress_bar
-from stemdl.common.workers import ordered_map
+from stemdl.common.infra.atomic import (
+    BackgroundCommits,
+    remove_temps_of,
+    write_atomic,
+    write_temp,
+)
+from stemdl.common.infra.lock import LOCK_PREFIX, locked_folder
+from stemdl.common.infra.progress import progress as progress_bar
+from stemdl.common.infra.workers import ordered_map
+from stemdl.common.run.bounds import check_workers
 from stemdl.common.workload import INPUT_IMAGE_SIZE
 
 FORMATS = ("npz", "packed")

@@ -15,9 +15,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import RAW, natural_key
 from stemdl.common.data.samples import Sample
-from stemdl.common.errors import DataError
 from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK
 
 STACK = "cbed_stack"  # the dataset of one sample group

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from stemdl.common.cli.errors import DataError, StemdlError
 from stemdl.common.data.layouts import (
     NPZ,
     PACKED,
@@ -36,7 +37,6 @@ from stemdl.common.data.npz import UNKNOWN_MATERIAL, NpzReader
 from stemdl.common.data.packed import PackedReader, read_manifest
 from stemdl.common.data.raw import RawReader
 from stemdl.common.data.samples import Sample, SampleReader, Subset
-from stemdl.common.errors import DataError, StemdlError
 from stemdl.common.workload import INPUT_IMAGE_SIZE, MAX_LABEL, MIN_LABEL
 
 __all__ = [

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.simulation.cbed import Physics
 from stemdl.common.simulation.crystals import FIXED_NAMES, FIXED_SPACE_GROUPS
 from stemdl.common.simulation.presets import ALL_SPACE_GROUPS, get_preset

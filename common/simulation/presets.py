@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stemdl.common.errors import unknown_name
+from stemdl.common.cli.errors import unknown_name
 from stemdl.common.simulation.crystals import FIXED_SPACE_GROUPS
 from stemdl.common.workload import MAX_LABEL, MIN_LABEL, RAW_IMAGE_SIZE
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from stemdl.common.bounds import check_workers
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.raw import MATERIAL_ATTR, SPACE_GROUP_ATTR
-from stemdl.common.errors import StemdlError
-from stemdl.common.lock import LOCK_PREFIX, locked_folder
-from stemdl.common.progress import progress as progress_bar
-from stemdl.common.ranks import share
+from stemdl.common.infra.lock import LOCK_PREFIX, locked_folder
+from stemdl.common.infra.progress import progress as progress_bar
+from stemdl.common.infra.ranks import share
+from stemdl.common.infra.workers import ordered_map
+from stemdl.common.run.bounds import check_workers
 from stemdl.common.simulation.plan import SPLITS, MaterialSpec, Plan
 from stemdl.common.simulation.writer import MANIFEST, WORK, RankWork, SampleRecord, write_json
-from stemdl.common.workers import ordered_map
 
 
 @dataclass

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import RAW_GLOB
 from stemdl.common.data.raw import STACK, attr_text
-from stemdl.common.errors import DataError
 
 
 def _files(path: Path) -> list[Path]:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stemdl.common.atomic import remove_stale_temps, write_atomic, write_text_atomic
 from stemdl.common.data.layouts import raw_file_name
 from stemdl.common.data.raw import STACK
+from stemdl.common.infra.atomic import remove_stale_temps, write_atomic, write_text_atomic
 
 MANIFEST = "simulate.json"
 WORK = ".simulate-work"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from stemdl.common import extras
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli import extras
+from stemdl.common.cli.errors import StemdlError
 
 IMPLEMENTATIONS = {
     "stfc": "STFC recipe on PyTorch Lightning (ResNet-50, the 3 patterns as 3 channels)",

@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from stemdl.common.lock import locked_folder
-    from stemdl.common.rundir import check_is_folder
+    from stemdl.common.infra.lock import locked_folder
+    from stemdl.common.run.rundir import check_is_folder
     from stemdl.demo import IMPLEMENTATIONS, Demo, summary_lines
 
     def echo(line: str) -> None:

@@ -59,12 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stemdl.common.bounds import check_workers
+    from stemdl.common.run.bounds import check_workers
 
     check_workers("--workers", args.workers, minimum=1)  # before any work starts
+    from stemdl.common.cli.errors import DataError
     from stemdl.common.data.preprocess import preprocess
-    from stemdl.common.errors import DataError
-    from stemdl.common.ranks import resolve_rank
+    from stemdl.common.infra.ranks import resolve_rank
 
     rank, world = resolve_rank(args.rank, args.world)
     summary = preprocess(args.raw, args.out, fmt=args.format, size=args.size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stemdl.common.dryrun import add_dry_run
+from stemdl.common.run.dryrun import add_dry_run
 
 
 def register(subparsers) -> None:
@@ -35,13 +35,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stemdl.common.bounds import check_workers
+    from stemdl.common.run.bounds import check_workers
 
     check_workers("--workers", args.workers, minimum=1)  # before any work starts
     from pathlib import Path
 
-    from stemdl.common.extras import require
-    from stemdl.common.ranks import resolve_rank
+    from stemdl.common.cli.extras import require
+    from stemdl.common.infra.ranks import resolve_rank
     from stemdl.common.simulation.plan import make_plan
     from stemdl.common.simulation.runner import format_summary
     from stemdl.common.simulation.runner import run as simulate
@@ -75,7 +75,7 @@ def plan_text(plan, out, rank: int, world: int, workers: int) -> str:
     """What `stemdl simulate --dry-run` prints: the plan, and this rank's share of it."""
     from collections import Counter
 
-    from stemdl.common.ranks import share
+    from stemdl.common.infra.ranks import share
 
     mine = share(plan.materials, rank, world)
     per_split = Counter(m.split for m in mine)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.task import get_task
 from stemdl.common.tasks.classify.facts import NUM_LOGITS
 from stemdl.common.tasks.classify.metric import ConfusionMatrix

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemdl.common.mllog import Keys, MLPerfLogger
+from stemdl.common.run.mllog import Keys, MLPerfLogger
 from stemdl.common.tasks.classify.facts import NUM_LOGITS
 from stemdl.common.tasks.classify.metric import ConfusionMatrix
 

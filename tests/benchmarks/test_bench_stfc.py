@@ -126,14 +126,14 @@ def test_bench_stfc_dataset_matches_loader(npz_data: Path) -> None:
 
 
 def test_bench_stfc_threads(benchmark, npz_data: Path) -> None:
-    """Issue 14: the `num_threads` default (stemdl.common.threads, here with the recipe's 2
+    """Issue 14: the `num_threads` default (stemdl.common.run.threads, here with the recipe's 2
     DataLoader workers) against 1 and 2 intra-op threads: Lightning fit of the same steps,
     the three settings interleaved in every round (the default timed by the benchmark,
     1 and 2 in its setup)."""
     import logging
     import time
 
-    from stemdl.common.threads import default_threads
+    from stemdl.common.run.threads import default_threads
 
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     workers = 2

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stemdl.common.atomic import write_atomic, write_text_atomic
+from stemdl.common.infra.atomic import write_atomic, write_text_atomic
 
 
 def test_success_replaces_and_creates_parents(tmp_path):
@@ -42,7 +42,7 @@ def test_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
 
 
 def test_background_commits_rename_after_the_data_is_written(tmp_path):
-    from stemdl.common.atomic import BackgroundCommits, write_temp
+    from stemdl.common.infra.atomic import BackgroundCommits, write_temp
 
     commits = BackgroundCommits()
     paths = [tmp_path / f"{i}.bin" for i in range(3)]
@@ -57,7 +57,7 @@ def test_background_commits_rename_after_the_data_is_written(tmp_path):
 def test_background_commit_failure_is_raised_and_leaves_no_temporary(tmp_path, monkeypatch):
     import os
 
-    from stemdl.common.atomic import BackgroundCommits, write_temp
+    from stemdl.common.infra.atomic import BackgroundCommits, write_temp
 
     real_replace = os.replace
 
@@ -76,7 +76,7 @@ def test_background_commit_failure_is_raised_and_leaves_no_temporary(tmp_path, m
 
 
 def test_finish_after_an_error_keeps_the_whole_files_submitted(tmp_path):
-    from stemdl.common.atomic import BackgroundCommits, write_temp
+    from stemdl.common.infra.atomic import BackgroundCommits, write_temp
 
     commits = BackgroundCommits()
     path = tmp_path / "done.bin"

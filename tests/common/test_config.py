@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from stemdl.common.config import load_config, parse_overrides
-from stemdl.common.errors import StemdlError
-from stemdl.common.runconfig import BaseRunConfig, closed_division_violations
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.run.config import load_config, parse_overrides
+from stemdl.common.run.runconfig import BaseRunConfig, closed_division_violations
 from stemdl.common.tasks.classify.recipes import STFC
 
 
@@ -63,7 +63,7 @@ def test_validate_and_division():
 
 
 def test_division_settles_against_the_recipe(tmp_path, capsys):
-    from stemdl.common.runconfig import load_run_config
+    from stemdl.common.run.runconfig import load_run_config
 
     cfg = load_run_config(Schema, None, ["resnet=18"], recipe=STFC)
     assert cfg.division == "open" and "open division (changed from the STFC recipe: resnet" in capsys.readouterr().err
@@ -89,7 +89,7 @@ def test_binary_config_file_is_one_line(tmp_path, capsys, impl):
 
 @pytest.mark.parametrize("spelled", ["SciML", "sciml", "SciML-Bench"])
 def test_sciml_division_is_open_with_a_note(capsys, spelled):
-    from stemdl.common.runconfig import load_run_config
+    from stemdl.common.run.runconfig import load_run_config
 
     assert load_run_config(Schema, None, [f"division={spelled}"]).division == "open"
     assert "is not an MLPerf division" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from stemdl.common.entry import run_main
+from stemdl.common.cli.entry import run_main
 
 # (module made unimportable, command, the extra the hint names)
 CASES = [

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from stemdl.common.errors import StemdlError
-from stemdl.common.lock import LOCK_PREFIX, FolderLock, FolderLocked, lock_name, locked_folder
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.lock import LOCK_PREFIX, FolderLock, FolderLocked, lock_name, locked_folder
 
 HOLD = """
 import sys, time
-from stemdl.common.lock import locked_folder
+from stemdl.common.infra.lock import locked_folder
 with locked_folder(sys.argv[1], "holder"):
     print("locked", flush=True)
     time.sleep(60)

@@ -2,7 +2,7 @@
 
 import json
 
-from stemdl.common.mllog import Keys, MLPerfLogger
+from stemdl.common.run.mllog import Keys, MLPerfLogger
 
 
 def events(path):

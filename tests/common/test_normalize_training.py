@@ -1,4 +1,4 @@
-"""Input normalization (common/data/normalize.py) and the shared lr schedule (common/training.py)."""
+"""Input normalization (common/data/normalize.py) and the shared lr schedule (common/run/training.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.normalize import InputNorm, compute_norm, fixed_norm, sample_indices
-from stemdl.common.errors import StemdlError
-from stemdl.common.training import check_options, lr_factor, lr_factors
+from stemdl.common.run.training import check_options, lr_factor, lr_factors
 
 
 class _Reader:

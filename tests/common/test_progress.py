@@ -2,12 +2,12 @@
 
 import io
 
-from stemdl.common.progress import LineProgress, progress
+from stemdl.common.infra.progress import LineProgress, progress
 
 
 def test_line_progress_prints_rate_and_eta_at_the_interval(monkeypatch):
     clock = iter([0.0, 5.0, 10.0, 20.0, 30.0])
-    monkeypatch.setattr("stemdl.common.progress.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("stemdl.common.infra.progress.time.monotonic", lambda: next(clock))
     out = io.StringIO()
     bar = LineProgress(total=100, desc="simulate", unit="material", interval=9.0, file=out)
     bar.update(10)  # t=5: before the interval, nothing

@@ -1,4 +1,4 @@
-"""The run policy both implementations call (common/runpolicy.py, common/ranks.py): one
+"""The run policy both implementations call (common/run/runpolicy.py, common/infra/ranks.py): one
 rule each, where stfc/ and ornl/ once had two different ones."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemdl.common.errors import StemdlError
-from stemdl.common.ranks import launch_rank
-from stemdl.common.runpolicy import (
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.ranks import launch_rank
+from stemdl.common.run.runpolicy import (
     check_global_batch,
     check_same_settings,
     inference_split,

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from stemdl.common.signals import Terminated, raise_if_stopped, signals_at_safe_points
+from stemdl.common.infra.signals import Terminated, raise_if_stopped, signals_at_safe_points
 
 
 def test_safe_points_hold_a_first_signal_until_asked_and_raise_a_second_at_once():

@@ -1,12 +1,12 @@
-"""The `num_threads` default and bounds (stemdl.common.threads)."""
+"""The `num_threads` default and bounds (stemdl.common.run.threads)."""
 
 from __future__ import annotations
 
 import pytest
 
-from stemdl.common.errors import StemdlError
-from stemdl.common.runconfig import BaseRunConfig
-from stemdl.common.threads import default_threads, local_processes, resolve_threads
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.run.runconfig import BaseRunConfig
+from stemdl.common.run.threads import default_threads, local_processes, resolve_threads
 
 
 @pytest.mark.parametrize("cpus,processes,workers,want", [

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from stemdl.common.errors import DataError
-from stemdl.common.results import SCHEMA_VERSION, EpochRecord, RunResult
-from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.cli.errors import DataError
+from stemdl.common.run.results import SCHEMA_VERSION, EpochRecord, RunResult
+from stemdl.common.run.runrecorder import RunRecorder
+from stemdl.common.run.timing import LatencyMeter, PhaseTimer, Throughput, TimeToTarget
 from stemdl.common.task import get_task
 from stemdl.common.tasks.classify.metric import ConfusionMatrix
-from stemdl.common.timing import LatencyMeter, PhaseTimer, Throughput, TimeToTarget
 
 
 def test_phase_timer_with_fake_clock_and_sync():

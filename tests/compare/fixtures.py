@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stemdl.common.mllog import Keys
-from stemdl.common.results import CPU_DEVICE, RunResult
-from stemdl.common.runrecorder import RunRecorder
+from stemdl.common.run.mllog import Keys
+from stemdl.common.run.results import CPU_DEVICE, RunResult
+from stemdl.common.run.runrecorder import RunRecorder
+from stemdl.common.run.timing import LatencyMeter
 from stemdl.common.task import get_task
 from stemdl.common.tasks.classify.metric import ConfusionMatrix
-from stemdl.common.timing import LatencyMeter
 
 LABELS = np.array([1, 2, 3, 225, 225, 14, 14, 62])
 

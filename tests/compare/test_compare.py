@@ -12,8 +12,8 @@ from matplotlib.lines import Line2D
 from PIL import Image
 
 from stemdl.commands import compare as compare_cmd
-from stemdl.common.errors import DataError
-from stemdl.common.results import RunResult
+from stemdl.common.cli.errors import DataError
+from stemdl.common.run.results import RunResult
 from stemdl.compliance import compare
 from stemdl.compliance.plots import comparison_figure, confusion_path, write_plots
 from tests.compare.fixtures import make_run

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from stemdl.cli import main
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.demo import SIZES, Demo, run_is_complete
 from tests.compare.fixtures import make_run
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.mllog import Keys, MLPerfLogger
+from stemdl.common.run.mllog import Keys, MLPerfLogger
 from stemdl.common.tasks.classify import facts
 from stemdl.common.tasks.classify import recipes as workload
 

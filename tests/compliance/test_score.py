@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.compliance.score import olympic_mean, score_runs, time_to_train
 from tests.compliance.logs import read_records, write_log, write_records
 

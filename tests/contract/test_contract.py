@@ -1,5 +1,5 @@
 """The run contract: each property every run must have, tested once, for every task and
-both implementations (the policy lives once in common/runpolicy.py and common/)."""
+both implementations (the policy lives once in common/run/runpolicy.py and common/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from stemdl.common.results import RunResult
+from stemdl.common.run.results import RunResult
 from stemdl.common.task import get_task
 from tests.contract.conftest import CASES, run_cli, train_args
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stemdl.common.results import RunResult
+from stemdl.common.run.results import RunResult
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # results.json fields a clock, the host, a path or the schema decides; and the new ones

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from stemdl.cli import main
+from stemdl.common.cli.errors import DataError
 from stemdl.common.data.splits import open_split
-from stemdl.common.errors import DataError
 from tests.data.fixtures import Fault, write_npz_folder, write_raw_folder
 
 
@@ -168,7 +168,7 @@ def test_bad_option_values(tmp_path, capsys, raw):
 
 def test_worker_counts_are_bounded(tmp_path, capsys, raw):
     """Issue 11, defect 4: --workers above the machine's limit is a one-line error."""
-    from stemdl.common.bounds import worker_limit
+    from stemdl.common.run.bounds import worker_limit
 
     too_many = str(worker_limit() + 1)
     assert main(["preprocess", str(raw.root), str(tmp_path / "o"), "--workers", too_many]) == 2

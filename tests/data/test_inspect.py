@@ -7,7 +7,7 @@ import re
 
 from stemdl.cli import main
 from stemdl.common.data.preprocess import preprocess
-from stemdl.common.progress import INTERVAL_ENV
+from stemdl.common.infra.progress import INTERVAL_ENV
 from tests.data.fixtures import Fault, write_npz_folder, write_raw_folder
 
 

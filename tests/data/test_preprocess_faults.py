@@ -17,7 +17,7 @@ import pytest
 import stemdl.common.data.preprocess as pp
 from stemdl.cli import main
 from stemdl.common.data.splits import open_split
-from stemdl.common.lock import locked_folder
+from stemdl.common.infra.lock import locked_folder
 from tests.data.fixtures import write_raw_folder
 from tests.faults.procs import alive, descendants
 

@@ -8,11 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
+from stemdl.common.cli.errors import DataError, StemdlError
 from stemdl.common.data.preprocess import preprocess
 from stemdl.common.data.samples import SampleReader
 from stemdl.common.data.splits import detect_layout, list_splits, open_split
 from stemdl.common.data.transform import transform_stack
-from stemdl.common.errors import DataError, StemdlError
 from tests.data.fixtures import write_npz_folder, write_raw_folder
 
 

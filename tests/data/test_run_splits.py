@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stemdl.common.cli.errors import DataError, StemdlError
 from stemdl.common.data.preprocess import preprocess
 from stemdl.common.data.splits import open_run_splits, select_indices
-from stemdl.common.errors import DataError, StemdlError
-from stemdl.common.runconfig import BaseRunConfig
+from stemdl.common.run.runconfig import BaseRunConfig
 from tests.data.fixtures import write_npz_folder, write_raw_folder
 
 

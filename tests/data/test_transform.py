@@ -170,7 +170,7 @@ def test_a_signal_during_the_compile_is_not_swallowed(monkeypatch):
     import signal
 
     from stemdl.common.data import kernels
-    from stemdl.common.signals import Terminated, terminate_on_signals
+    from stemdl.common.infra.signals import Terminated, terminate_on_signals
 
     def compile_in_a_callback(*args, **kwargs):
         try:

@@ -340,7 +340,7 @@ def test_cpu_runs_log_zero_accelerators(workspace, impl):
     """docs/COMPLIANCE.md: `accelerators_per_node` is 0 for CPU-only runs (both recipes)."""
     import json
 
-    from stemdl.common.results import CPU_DEVICE, RunResult
+    from stemdl.common.run.results import CPU_DEVICE, RunResult
 
     run = _trained_stfc(workspace) if impl == "stfc" else _trained_ornl(workspace)
     result = RunResult.read(run)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from stemdl.cli import main
-from stemdl.common.lock import locked_folder
+from stemdl.common.infra.lock import locked_folder
 from tests.faults.procs import alive, descendants, stemdl, wait_for
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from stemdl.cli import main
-from stemdl.common.errors import StemdlError
-from stemdl.common.numbers import check_number
-from stemdl.common.runconfig import load_run_config
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.run.numbers import check_number
+from stemdl.common.run.runconfig import load_run_config
 from stemdl.ornl.config import ALIASES, OrnlConfig
 from stemdl.stfc.config import load_stfc_config
 

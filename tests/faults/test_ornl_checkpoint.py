@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 
 pytest.importorskip("tensorflow", reason="the ornl extra: pip install 'stemdl-bench[ornl-cpu]'")
 

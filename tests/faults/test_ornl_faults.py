@@ -1,10 +1,9 @@
-"""`stemdl train ornl` under faults (issue 13 items 1, 3, 5, 8): a second copy of a run,
-SIGTERM mid-run, a NaN loss, and TensorFlow's start-up banner."""
+"""`stemdl train ornl` under faults (issue 13 items 1, 3, 5, 8): a NaN loss, and TensorFlow's
+start-up banner. A second copy and SIGTERM: tests/contract/test_faults.py, for both."""
 
 from __future__ import annotations
 
 import importlib.util
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from stemdl.cli import main
-from stemdl.common.results import RunResult
-from tests.faults.procs import env, run_stemdl, run_stops, stemdl, wait_for
+from stemdl.common.run.results import RunResult
+from tests.faults.procs import env, run_stops
 from tests.ornl.conftest import TINY, write_npz_split
 from tests.ornl.memreader import MemoryReader
 
@@ -58,34 +57,6 @@ def test_real_tensorflow_import_prints_no_banner():
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "oneDNN" not in proc.stderr and "absl::InitializeLog" not in proc.stderr, proc.stderr
-
-
-@needs_tf
-@pytest.mark.slow
-def test_second_copy_is_refused_and_sigterm_ends_the_run_as_aborted(ornl_data, tmp_path):
-    run_dir = tmp_path / "run"
-    args = ["train", "ornl", "--data-dir", str(ornl_data), "--run-dir", str(run_dir), *TINY,
-            "epochs=3"]
-    first = stemdl(args)
-    wait_for(lambda: (run_dir / ".stemdl-lock").exists(), first, 300, "the run folder's lock")
-    second = run_stemdl(args, timeout=300)
-    assert second.returncode == 2, second.stderr
-    errors = [line for line in second.stderr.splitlines() if line.startswith("stemdl: error:")]
-    assert len(errors) == 1 and "in use by another writer" in errors[0], second.stderr
-    assert f"pid {first.pid}" in errors[0] and "stemdl train ornl" in errors[0]
-
-    log = run_dir / "mlperf.log"
-    wait_for(lambda: log.exists() and '"key": "run_start"' in log.read_text(), first, 600,
-             "run_start")
-    first.send_signal(signal.SIGTERM)
-    _, err = first.communicate(timeout=300)
-    assert first.returncode == 128 + signal.SIGTERM, err[-3000:]
-    assert "stemdl: stopped by SIGTERM" in err and "Traceback" not in err
-    assert "oneDNN" not in err and "absl::InitializeLog" not in err  # item 8: no banner
-    result = RunResult.read(run_dir)
-    assert result.status == "aborted" and result.stop_reason == "stopped by SIGTERM"
-    assert run_stops(log) == ["aborted"]
-    assert not (run_dir / ".stemdl-lock").exists()
 
 
 @needs_tf

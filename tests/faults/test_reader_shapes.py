@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from stemdl.cli import main
+from stemdl.common.cli.errors import DataError
 from stemdl.common.data.raw import STACK, RawReader
-from stemdl.common.errors import DataError
 from tests.data.fixtures import write_raw_folder
 
 

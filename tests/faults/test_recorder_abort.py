@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stemdl.common.results import RunResult
-from stemdl.common.runrecorder import RunRecorder, TrainingDiverged
-from stemdl.common.signals import Terminated
+from stemdl.common.infra.signals import Terminated
+from stemdl.common.run.results import RunResult
+from stemdl.common.run.runrecorder import RunRecorder, TrainingDiverged
 from stemdl.common.task import get_task
 from stemdl.common.tasks.classify.metric import ConfusionMatrix
 

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from stemdl.common.errors import StemdlError
-from stemdl.common.lock import FolderLocked
-from stemdl.common.rundir import run_dir_lock
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.lock import FolderLocked
+from stemdl.common.run.rundir import run_dir_lock
 
 
 def test_rank_0_holds_other_ranks_share_a_second_copy_is_refused(tmp_path):

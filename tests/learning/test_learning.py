@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stemdl.common.results import RunResult
+from stemdl.common.run.results import RunResult
 from tests.learning.synthetic import write_synthetic
 
 pytestmark = pytest.mark.slow

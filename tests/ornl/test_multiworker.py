@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from stemdl.common.results import RunResult
+from stemdl.common.run.results import RunResult
 from tests.ornl.conftest import TINY, write_npz_split
 from tests.ornl.memreader import MemoryReader
 
@@ -35,6 +35,7 @@ def test_two_workers_sum_confusion_like_gathered_predictions(tmp_path):
     data = tmp_path / "data"
     write_npz_split(data / "training", MemoryReader(32, seed=0))
     write_npz_split(data / "validation", MemoryReader(25, seed=1, split="val"))  # odd: uneven shards
+    write_npz_split(data / "testing", MemoryReader(6, seed=2, split="test"))
     run_dir = tmp_path / "run"
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     procs = []
@@ -65,5 +66,8 @@ def test_two_workers_sum_confusion_like_gathered_predictions(tmp_path):
     assert result.epochs[0].val["macro_f1"] == pytest.approx(f1_score(labels, preds, average="macro"),
                                                           abs=1e-12)
     assert result.epochs[0].val["top1"] == pytest.approx(float((labels == preds).mean()))
+    # test on every worker; inference timed on the chief alone, also with two workers
+    assert set(result.test) == {"macro_f1", "top1"}
+    assert result.inference["split"] == "test" and result.inference["samples"] == 6
     assert not (run_dir / "checkpoints" / ".worker-1").exists()
     assert (run_dir / "checkpoints" / "ckpt-1.index").exists()

@@ -6,7 +6,7 @@ import re
 
 import tensorflow as tf
 
-from stemdl.common.progress import INTERVAL_ENV
+from stemdl.common.infra.progress import INTERVAL_ENV
 from stemdl.ornl.distributed import worker_info
 from stemdl.ornl.loop import Trainer, make_optimizer
 from stemdl.ornl.resnet import build_resnet

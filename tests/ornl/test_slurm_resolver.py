@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from stemdl.common.errors import StemdlError  # noqa: E402
+from stemdl.common.cli.errors import StemdlError  # noqa: E402
 from stemdl.ornl.distributed import CpuSlurmClusterResolver, slurm_resolver, tasks_per_node  # noqa: E402
 
 STEP = {"SLURM_JOB_ID": "7", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "node[01-02]",

@@ -14,9 +14,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 from stemdl.cli import main as cli
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.modelspec import resnet_spec, trainable_parameter_count
-from stemdl.common.results import RunResult
+from stemdl.common.run.results import RunResult
 from stemdl.common.tasks.classify.facts import NUM_LOGITS
 from stemdl.compliance.checker import check_log
 from stemdl.ornl import train

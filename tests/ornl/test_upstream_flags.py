@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stemdl.cli import main as cli
-from stemdl.common.rundir import RUN_DIR_ENV
+from stemdl.common.run.rundir import RUN_DIR_ENV
 from stemdl.ornl.train import NOT_APPLICABLE, parse_config
 
 UPSTREAM = [

@@ -8,7 +8,7 @@ import sys
 import time
 
 from stemdl.cli import main
-from stemdl.common.lock import locked_folder
+from stemdl.common.infra.lock import locked_folder
 from tests.faults.procs import alive, descendants
 
 SMALL_ARGS = ["--space-groups", "225,227", "--energies", "1", "--size", "32"]

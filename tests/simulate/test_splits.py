@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.simulation.plan import make_plan, parse_space_groups
 
 

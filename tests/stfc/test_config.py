@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.tasks.classify.recipes import STFC
 from stemdl.stfc.config import StfcConfig, load_stfc_config
 

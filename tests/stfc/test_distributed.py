@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from stemdl.common.results import RunResult
+from stemdl.common.run.results import RunResult
 from stemdl.stfc.callbacks import KILL_ENV
 from tests.stfc.conftest import TINY, TWO_EPOCHS, run_module
 

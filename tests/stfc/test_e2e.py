@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from stemdl.common.modelspec import resnet_spec, trainable_parameter_count
-from stemdl.common.results import RunResult
+from stemdl.common.run.results import RunResult
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def test_results_json_reads_back(e2e_run: Path) -> None:
     assert result.train_samples_per_s > 0 and result.mean_epoch_time_s > 0
     assert result.inference["samples"] == 8 and result.inference["sample_latency_mean_s"] > 0
     assert result.parameters == trainable_parameter_count(resnet_spec(18), 3, 231)
-    # the weights' bytes (common.runpolicy.weights_bytes), not a file format's: just under the file
+    # the weights' bytes (common.run.runpolicy.weights_bytes), not a file format's: just under the file
     size = (e2e_run / "model.pt").stat().st_size
     assert 0.99 * size < result.model_size_bytes < size
     assert result.frameworks["torch"] and result.hardware["cpu_count"]
@@ -106,7 +106,7 @@ def test_evaluate_command_matches_training(e2e_run: Path, tiny_data: Path, capsy
 
 def test_evaluate_prints_progress_lines_in_a_batch_job(e2e_run: Path, tiny_data: Path, capsys,
                                                        monkeypatch) -> None:
-    from stemdl.common.progress import INTERVAL_ENV
+    from stemdl.common.infra.progress import INTERVAL_ENV
     from stemdl.stfc.evaluate import evaluate
 
     monkeypatch.setenv(INTERVAL_ENV, "0")  # a line per batch; pytest's stderr is no terminal

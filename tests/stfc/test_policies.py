@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import stemdl.cli as cli
-from stemdl.common.bounds import worker_limit
+from stemdl.common.run.bounds import worker_limit
 from stemdl.stfc.config import load_stfc_config
 from tests.stfc.conftest import TINY
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from stemdl.common.errors import DataError
+from stemdl.common.cli.errors import DataError
 from stemdl.common.tasks.classify.facts import MIN_CLASSES
 
 

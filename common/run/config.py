@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from stemdl.common.errors import StemdlError, unknown_name
+from stemdl.common.cli.errors import StemdlError, unknown_name
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@
 - A run folder holding an earlier run (results.json, the MLPerf log or a checkpoint) is
   refused without --resume; --resume with no checkpoint to continue is refused too.
   Nothing is ever overwritten silently, and nothing resumes silently.
-- Rank 0 holds the run folder's lock (common/lock.py) for the whole run, so two copies of
+- Rank 0 holds the run folder's lock (common/infra/lock.py) for the whole run, so two copies of
   one run (a second terminal, a requeue racing the old job) never write one folder; the
   other ranks of the launch (Lightning's re-executed children, SLURM's other tasks) share it.
 """
@@ -19,8 +19,8 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from stemdl.common.errors import StemdlError
-from stemdl.common.lock import FolderLock, locked_folder
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.lock import FolderLock, locked_folder
 
 RUN_DIR_ENV = "STEMDL_RUN_DIR"  # shared by the ranks a launcher re-executes
 RUNS = "runs"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterable
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 
 # top-level module -> the extra that installs it
 EXTRA_OF = {

@@ -14,7 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 
 INF = math.inf
 

@@ -13,9 +13,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from stemdl.common.errors import StemdlError
-from stemdl.common.extras import install_hint
-from stemdl.common.signals import Terminated, terminate_on_signals
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.cli.extras import install_hint
+from stemdl.common.infra.signals import Terminated, terminate_on_signals
 
 
 class UsageError(StemdlError):

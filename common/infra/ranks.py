@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 
 T = TypeVar("T")
 

@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.atomic import write_text_atomic
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.atomic import write_text_atomic
+from stemdl.common.infra.signals import Terminated
 from stemdl.common.metrics import Metric
-from stemdl.common.mllog import Keys, MLPerfLogger
-from stemdl.common.results import MLPERF_LOG_FILE, RESULTS_FILE, EpochRecord, RunResult
-from stemdl.common.signals import Terminated
+from stemdl.common.run.mllog import Keys, MLPerfLogger
+from stemdl.common.run.results import MLPERF_LOG_FILE, RESULTS_FILE, EpochRecord, RunResult
+from stemdl.common.run.timing import PhaseTimer, Throughput, TimeToTarget
 from stemdl.common.task import Task
-from stemdl.common.timing import PhaseTimer, Throughput, TimeToTarget
 
 
 class TrainingDiverged(StemdlError):

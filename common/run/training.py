@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.workload import INPUT_NORMS
 
 LR_SCHEDULES = ("constant", "cosine")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from stemdl.common.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError
 
 MIN_LIMIT = 8
 PER_CORE = 4

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
-from stemdl.common.signals import ignore_interrupts, signals_deferred
+from stemdl.common.infra.signals import ignore_interrupts, signals_deferred
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -12,10 +12,10 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from stemdl.common.bounds import check_workers
+from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.layouts import canonical_split
-from stemdl.common.errors import StemdlError
-from stemdl.common.results import RESULTS_FILE, RunResult
+from stemdl.common.run.bounds import check_workers
+from stemdl.common.run.results import RESULTS_FILE, RunResult
 
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.atomic import write_text_atomic
-from stemdl.common.errors import DataError
+from stemdl.common.cli.errors import DataError
+from stemdl.common.infra.atomic import write_text_atomic
 
 SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)  # 1: before the explicit framework/device fields; 1, 2: classification only

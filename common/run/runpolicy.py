@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from stemdl.common.atomic import write_atomic
-from stemdl.common.errors import StemdlError
-from stemdl.common.results import RunResult
-from stemdl.common.runrecorder import fmt, metrics_text
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.atomic import write_atomic
+from stemdl.common.run.results import RunResult
+from stemdl.common.run.runrecorder import fmt, metrics_text
+from stemdl.common.run.timing import LatencyMeter
 from stemdl.common.task import get_task
-from stemdl.common.timing import LatencyMeter
 
 PREDICTIONS_DIR = "predictions"
 

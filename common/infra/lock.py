@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from stemdl.common.errors import StemdlError
-from stemdl.common.signals import signals_deferred
+from stemdl.common.cli.errors import StemdlError
+from stemdl.common.infra.signals import signals_deferred
 
 LOCK_PREFIX = ".stemdl-lock"
 # A lock file being written by its creator may be empty for an instant: wait this long.

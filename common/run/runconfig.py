@@ -14,11 +14,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from stemdl.common.bounds import check_workers
-from stemdl.common.config import build, parse_overrides, read_yaml
-from stemdl.common.errors import StemdlError, check_choice, closest
-from stemdl.common.numbers import check_numbers
-from stemdl.common.rundir import default_run_dir
+from stemdl.common.cli.errors import StemdlError, check_choice, closest
+from stemdl.common.run.bounds import check_workers
+from stemdl.common.run.config import build, parse_overrides, read_yaml
+from stemdl.common.run.numbers import check_numbers
+from stemdl.common.run.rundir import default_run_dir
 from stemdl.common.task import DEFAULT_TASK, Task, get_task, task_names
 
 C = TypeVar("C", bound="BaseRunConfig")
@@ -51,7 +51,7 @@ class BaseRunConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     num_workers: int = 2
-    num_threads: int | None = None  # compute threads per process; None = fit the cores (common/threads.py)
+    num_threads: int | None = None  # compute threads per process; None = fit the cores (common/run/threads.py)
     precision: str = "32"
     nodes: int = 1
     devices: int | None = None  # per node; None = all visible accelerators (1 process on CPU); 0 = CPU
@@ -87,7 +87,7 @@ class BaseRunConfig:
         return out
 
     def fingerprint(self) -> dict[str, Any]:
-        """This run's values of RESUME_FIELDS (a checkpoint records them; common.runpolicy)."""
+        """This run's values of RESUME_FIELDS (a checkpoint records them; common.run.runpolicy)."""
         return {k: getattr(self, k) for k in self.RESUME_FIELDS if hasattr(self, k)}
 
     def validate(self) -> None:
