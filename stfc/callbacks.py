@@ -30,9 +30,11 @@ KILL_ENV = "STEMDL_FAULT_KILL_AFTER_EPOCH"
 class RecorderCallback(pl.Callback):
     """Calls the RunRecorder at Lightning's hooks; epochs are numbered from 1."""
 
-    def __init__(self, recorder: RunRecorder, predictions_dir: Path | None = None) -> None:
+    def __init__(self, recorder: RunRecorder, predictions_run_dir: Path | None = None) -> None:
+        """`predictions_run_dir`: the run folder whose predictions/ gets each rank's last
+        validation predictions (common.run.runpolicy.write_predictions); None: none."""
         self.recorder = recorder
-        self.predictions_dir = predictions_dir
+        self.predictions_run_dir = predictions_run_dir
         self._open_epoch: int | None = None
         self.stopped_at_target = False
 
@@ -72,12 +74,12 @@ class RecorderCallback(pl.Callback):
         module: StfcModule = pl_module  # type: ignore[assignment]
         assert module.val_metric is not None
         epoch = trainer.current_epoch + 1
-        if self.predictions_dir is not None and "val" in module.predictions:
+        if self.predictions_run_dir is not None and "val" in module.predictions:
             targets, preds = module.predictions["val"]
             # the validation shard of this rank: samples rank, rank + world, ... (ShardSampler)
             indices = np.arange(trainer.global_rank, len(trainer.datamodule.datasets["val"]),
                                 trainer.world_size)[:len(targets)]
-            write_predictions(self.predictions_dir.parent, "val", trainer.global_rank, indices,
+            write_predictions(self.predictions_run_dir, "val", trainer.global_rank, indices,
                               targets, preds)
         if self.recorder.eval_stop(epoch, module.val_metric):
             self.stopped_at_target = True

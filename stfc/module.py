@@ -34,7 +34,7 @@ class StfcModule(pl.LightningModule):
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         momentum: float = 0.9,
-        num_classes: int = 231,
+        num_classes: int | None = None,  # the task's (checkpoints record it)
         in_channels: int = 3,
         keep_predictions: bool = False,
         fingerprint: dict | None = None,
@@ -50,6 +50,7 @@ class StfcModule(pl.LightningModule):
         # input normalization are what rebuilds the network for evaluation and resume
         self.save_hyperparameters(ignore=["keep_predictions"])
         self.hooks = hooks(task)
+        self.hparams["num_classes"] = self.hooks.outputs  # recorded: the network's outputs
         self.model = self.hooks.build_model(resnet, in_channels)
         self.loss = self.hooks.make_loss(loss, label_smoothing)
         self.keep_predictions = keep_predictions

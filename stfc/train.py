@@ -311,9 +311,8 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         Keys.INPUT_NORM: norm.as_dict(),
     })
 
-    predictions_dir = run_dir / "predictions" if config.save_predictions else None
     callbacks: list[pl.Callback] = [
-        RecorderCallback(recorder, predictions_dir),
+        RecorderCallback(recorder, run_dir if config.save_predictions else None),
         # monitor=None + save_top_k=1: the latest epoch only, always under the same name
         ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename=Path(LAST_CHECKPOINT).stem,
                         save_top_k=1, save_last=False, enable_version_counter=False),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from stemdl import cli
 from stemdl.common.task import task_names
+from tests.ornl.conftest import write_npz_split as write_split
 from tests.ornl.memreader import MemoryReader
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -19,14 +19,6 @@ FRAMEWORK = {"stfc": "pytorch_lightning", "ornl": "tensorflow"}
 EXTRA = {"stfc": "stfc", "ornl": "ornl-cpu"}
 CASES = [pytest.param(task, impl, id=f"{task}-{impl}") for task in task_names()
          for impl in IMPLEMENTATIONS]
-
-
-def write_split(folder: Path, reader: MemoryReader) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(len(reader)):
-        s = reader[i]
-        np.savez(folder / f"sample-{i}.npz", data=s.stack, label=np.array([s.label]),
-                 material=np.array([s.material]))
 
 
 @pytest.fixture(scope="session")
