@@ -5,7 +5,8 @@ shares), then with the task's file chosen from the log's `submission_benchmark`
 (`<benchmark>.yaml`: its metric, target and status rules), then with the division's file
 of that task (`<division>_<benchmark>.yaml`), each run by a fresh checker, exactly as runs
 of `python -m mlperf_logging.compliance_checker --werror --config /ABS/RULES.yaml LOG`
-would. mlperf-logging picks its benchmark files the same way.
+would. mlperf-logging picks its benchmark files the same way. A log beside its run's
+results.json must also agree with it (seed, batch, sample counts, epochs, status).
 The checker's Python API is used in-process (no subprocess per log), and its messages are
 kept as the reasons for a failure.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from mlperf_logging.compliance_checker import mlp_compliance, mlp_parser
 
 from stemdl.common.cli.errors import StemdlError, unknown_name
-from stemdl.common.run.results import MLPERF_LOG_FILE
+from stemdl.common.run.results import MLPERF_LOG_FILE, RESULTS_FILE, RunResult
 from stemdl.common.task import task_of_benchmark
 
 RULES_ROOT = Path(__file__).resolve().parent / "rules"
@@ -122,6 +123,46 @@ def run_rules(lines: list, rules: Path, ruleset: str = DEFAULT_RULESET) -> list[
     return list(checker.not_overwritable)
 
 
+# log key -> results.json field that records the same value
+AGREE = {"seed": "seed", "global_batch_size": "global_batch_size",
+         "train_samples": "train_samples", "eval_samples": "eval_samples"}
+
+
+def results_beside(log: Path) -> RunResult | None:
+    """The results.json of the run that wrote `log` (in the log's folder, naming that log),
+    or None: a log checked on its own."""
+    path = log.parent / RESULTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        result = RunResult.read(path)
+    except StemdlError:
+        return None
+    named = Path(result.mlperf_log)
+    named = named if named.is_absolute() else log.parent / named
+    return result if named.resolve() == log.resolve() else None
+
+
+def disagreements(lines: list, result: RunResult) -> list[str]:
+    """Where the log and the run's results.json tell different stories (a resume on other
+    data once logged 12 training samples and trained on 8): each a reason to fail."""
+    logged = {ll.key: ll.value.get("value") for ll in lines if ll.key in AGREE}
+    out = [f"results.json disagrees with the log: {key} {getattr(result, field)!r} in "
+           f"results.json, {logged[key]!r} in the log"
+           for key, field in AGREE.items()
+           if key in logged and getattr(result, field) is not None
+           and getattr(result, field) != logged[key]]
+    evals = sum(1 for ll in lines if ll.key == "eval_stop")
+    if result.status in ("success", "aborted") and evals != len(result.epochs):
+        out.append(f"results.json disagrees with the log: {len(result.epochs)} evaluated "
+                   f"epochs in results.json, {evals} eval_stop events in the log")
+    stops = [ll.value.get("metadata", {}).get("status") for ll in lines if ll.key == "run_stop"]
+    if len(stops) == 1 and result.status in ("success", "aborted") and stops[0] != result.status:
+        out.append(f"results.json disagrees with the log: status {result.status!r} in "
+                   f"results.json, run_stop status {stops[0]!r} in the log")
+    return out
+
+
 def check_log(
     path: str | Path, division: str = "auto", ruleset: str = DEFAULT_RULESET
 ) -> CheckResult:
@@ -137,6 +178,9 @@ def check_log(
     lines, reasons = read_log(log, ruleset)
     chosen = logged_division(lines) if division == "auto" else division
     reasons += run_rules(lines, common, ruleset)
+    result = results_beside(log)
+    if result is not None:
+        reasons += disagreements(lines, result)
     benchmark = logged_benchmark(lines)
     if benchmark is not None:
         reasons += run_rules(lines, rules_file(benchmark, ruleset), ruleset)

@@ -25,8 +25,11 @@ from stemdl.common.run.mllog import Keys
 from stemdl.common.run.results import RunResult, host_info
 from stemdl.common.run.runconfig import load_run_config
 from stemdl.common.run.runpolicy import (
+    bounded_eval_batch,
     check_global_batch,
+    check_same_data,
     check_same_settings,
+    data_fingerprint,
     inference_split,
     start_line,
     summary_line,
@@ -177,8 +180,13 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
                             (read_model_spec(cfg.run_dir) or {}).get("fingerprint"),
                             cfg.fingerprint())
     readers = open_run_splits(cfg, note=rank == 0)
+    if cfg.resume:
+        check_same_data(checkpoint_dir(cfg.run_dir) / MODEL_SPEC_FILE,
+                        (read_model_spec(cfg.run_dir) or {}).get("data"), data_fingerprint(readers))
     # one replica at least (the replicas are known once the strategy exists: setup checks again)
     check_global_batch(cfg.batch_size, 1, len(readers["train"]))
+    cfg.eval_batch_size = bounded_eval_batch(cfg.eval_batch_size, cfg.batch_size, readers,
+                                             note=rank == 0)
     return readers, rank
 
 
@@ -297,7 +305,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         write_model_spec(cfg.run_dir, {"task": cfg.task, "resnet": cfg.resnet, "in_channels": 1,
                                        "num_classes": task.outputs, "dropout": cfg.dropout,
                                        "image_size": size, "input_norm": norm.as_dict(),
-                                       "fingerprint": cfg.fingerprint()})
+                                       "fingerprint": cfg.fingerprint(),
+                                       "data": data_fingerprint(readers)})
     with strategy.scope():
         model = task.build_model(cfg.resnet, 1, cfg.dropout, size)
         optimizer = make_optimizer(base_lr, cfg.weight_decay, cfg.warmup_epochs * steps,

@@ -44,6 +44,7 @@ class StfcModule(pl.LightningModule):
         total_steps: int = 1,
         input_norm: dict | None = None,
         task: str = "classify",
+        data_fingerprint: dict | None = None,
     ) -> None:
         super().__init__()
         # the hyperparameters travel in every checkpoint: depth, channels, classes and the

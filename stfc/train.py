@@ -24,8 +24,11 @@ from stemdl.common.run.mllog import Keys
 from stemdl.common.run.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
 from stemdl.common.run.rundir import check_run_dir, run_dir_lock
 from stemdl.common.run.runpolicy import (
+    bounded_eval_batch,
     check_global_batch,
+    check_same_data,
     check_same_settings,
+    data_fingerprint,
     inference_split,
     start_line,
     summary_line,
@@ -220,7 +223,12 @@ def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, A
     if config.precision == "16-mixed" and layout.accelerator != "gpu":
         raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
     readers = open_run_splits(config, note=rank == 0)
+    if ckpt is not None:
+        saved = load_checkpoint(ckpt).get("hyper_parameters", {}).get("data_fingerprint")
+        check_same_data(ckpt, saved, data_fingerprint(readers))
     check_global_batch(config.batch_size, layout.world_size, len(readers["train"]))
+    config.eval_batch_size = bounded_eval_batch(config.eval_batch_size, config.batch_size,
+                                                readers, note=rank == 0)
     return run_dir, ckpt, layout, readers
 
 
@@ -292,7 +300,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         fingerprint=config.fingerprint(), loss=config.loss,
         label_smoothing=config.label_smoothing, lr_schedule=config.lr_schedule,
         total_steps=dm.steps_per_epoch(world) * config.epochs, input_norm=norm.as_dict(),
-        task=config.task,
+        task=config.task, data_fingerprint=data_fingerprint(readers),
     )
     recorder.hyperparameters({
         Keys.SEED: config.seed,

@@ -90,7 +90,11 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, (int, str, float)):
             raise StemdlError(f"config key '{name}': expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value  # exactly: a float round trip turns 10**23 into 99999999999999991611392
         try:
+            if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+                return int(value)
             as_float = float(value)
             if as_float != int(as_float):
                 raise ValueError

@@ -27,6 +27,7 @@ class Range:
     high: float = INF
     low_open: bool = False
     high_open: bool = False
+    integer: bool = False  # an integer key: said as such
 
     def __contains__(self, value: float) -> bool:
         above = value > self.low if self.low_open else value >= self.low
@@ -34,6 +35,8 @@ class Range:
         return above and below
 
     def describe(self) -> str:
+        if self.integer:
+            return f"an integer in [{int(self.low)}, {int(self.high)}]"
         if self.high == INF:
             return f"{'>' if self.low_open else '>='} {self.low:g}"
         if self.low == -INF:
@@ -42,6 +45,8 @@ class Range:
                 f"{')' if self.high_open else ']'}")
 
 
+SEED_MAX = 2**32 - 1
+SEED_RANGE = Range(0, SEED_MAX, integer=True)
 POSITIVE = Range(0.0, INF, low_open=True)
 NON_NEGATIVE = Range(0.0)
 PROBABILITY = Range(0.0, 1.0)
@@ -58,6 +63,8 @@ RANGES: dict[str, Range] = {
     "mixup_alpha": NON_NEGATIVE,
     "warmup_epochs": NON_NEGATIVE,
     "target_f1": Range(0.0, 1.0, low_open=True),
+    # numpy's and the frameworks' generators take a seed in [0, 2**32 - 1]
+    "seed": SEED_RANGE,
 }
 
 

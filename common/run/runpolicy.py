@@ -9,6 +9,7 @@ differences; here each is written once.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +40,23 @@ def check_global_batch(batch_size: int, replicas: int, train_samples: int,
                           f"the {train_samples} training samples")
 
 
+def bounded_eval_batch(eval_batch: int | None, batch: int, readers: Mapping[str, Any],
+                       note: bool = True) -> int | None:
+    """eval_batch_size (None: batch_size's) bounded by the largest evaluation split: a
+    larger batch holds no more samples, and one of 2**31 once hung tf.data beyond the reach
+    of SIGTERM. Above the bound it is clamped with a note; else returned as given."""
+    want = int(eval_batch or batch)
+    sizes = [len(r) for split, r in readers.items() if split != "train"]
+    largest = max(sizes) if sizes else want
+    if want <= largest:
+        return eval_batch
+    if note:
+        print(f"stemdl: note: eval_batch_size {want} is larger than the largest evaluation "
+              f"split ({largest} samples); evaluating in batches of {largest}",
+              file=sys.stderr, flush=True)
+    return largest
+
+
 def check_same_settings(where: str | Path, saved: Mapping[str, Any] | None,
                         current: Mapping[str, Any]) -> None:
     """A checkpoint written with other settings (or with none recorded) never resumes."""
@@ -48,6 +66,41 @@ def check_same_settings(where: str | Path, saved: Mapping[str, Any] | None,
     if diff or not saved:
         what = "; ".join(diff) if diff else "no settings recorded"
         raise StemdlError(f"{where}: stale checkpoint ({what}); use a new run dir")
+
+
+def data_fingerprint(readers: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a checkpoint records of the data it was trained on: per training and validation
+    split, the sample count, the stack shape and a digest of the labels and material ids in
+    order (cheap: the readers hold them already). A moved copy of the same data matches."""
+    out = {}
+    for split in ("train", "val"):
+        reader = readers.get(split)
+        if reader is None:
+            continue
+        digest = hashlib.sha256(np.asarray(reader.labels(), np.int64).tobytes())
+        digest.update("\n".join(map(str, reader.materials())).encode())
+        out[split] = {"samples": len(reader), "shape": list(reader.image_shape()),
+                      "digest": digest.hexdigest()[:16]}
+    return out
+
+
+def check_same_data(where: str | Path, saved: Mapping[str, Any] | None,
+                    current: Mapping[str, Any]) -> None:
+    """A checkpoint trained on other data never resumes (a one-line error). A checkpoint
+    from before data fingerprints (none recorded) resumes with a note."""
+    if not saved:
+        print(f"stemdl: note: {where} records no fingerprint of its data (an older run); "
+              "the data of this resume is not checked", file=sys.stderr, flush=True)
+        return
+    diff = []
+    for split, now in current.items():
+        then = saved.get(split)
+        if then is not None and then != now:
+            diff.append(f"{split}: {then.get('samples')} samples, digest {then.get('digest')} "
+                        f"in checkpoint; {now['samples']} samples, digest {now['digest']} now")
+    if diff:
+        raise StemdlError(f"{where}: trained on other data ({'; '.join(diff)}); resume with "
+                          "the run's own data, or use a new run dir")
 
 
 # -- after the run ---------------------------------------------------------------------------

@@ -84,3 +84,15 @@ def test_bad_launcher_variables_are_one_line():
         launch_rank(1, {"RANK": "x"})
     with pytest.raises(StemdlError, match="TF_CONFIG is not valid JSON"):
         launch_rank(1, {"TF_CONFIG": "{"})
+
+
+def test_the_evaluation_batch_is_bounded_by_the_largest_evaluation_split(capsys):
+    from stemdl.common.run.runpolicy import bounded_eval_batch
+
+    readers = {"train": range(100), "val": range(12), "test": range(8)}
+    assert bounded_eval_batch(None, 8, readers) is None and bounded_eval_batch(12, 8, readers) == 12
+    assert capsys.readouterr().err == ""
+    assert bounded_eval_batch(2**31, 8, readers) == 12
+    assert "eval_batch_size 2147483648 is larger than the largest evaluation split (12 samples)" \
+        in capsys.readouterr().err
+    assert bounded_eval_batch(None, 64, readers) == 12  # batch_size's, when eval_batch_size is unset

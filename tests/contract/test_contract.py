@@ -90,3 +90,56 @@ def test_dry_run_checks_and_plans(task, impl, contract_data, capsys, tmp_path):
     code, out, err = run_cli([*train_args(task, impl, contract_data, run_dir), "--dry-run"], capsys)
     assert code == 0, err
     assert f"task: {task}; model: resnet18" in out and not run_dir.exists()
+
+
+def test_a_huge_evaluation_batch_is_clamped_before_the_run(task, impl, contract_data, capsys,
+                                                          tmp_path):
+    """Issue 26 item 2: eval_batch_size=2**31 hung ORNL's evaluation past SIGTERM; every
+    run now bounds it by the largest evaluation split, with a note, before it starts."""
+    args = train_args(task, impl, contract_data, tmp_path / "r", "eval_batch_size=2147483648")
+    code, _, err = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0, err
+    assert "eval_batch_size 2147483648 is larger than the largest evaluation split (12 samples)" in err
+
+
+@pytest.fixture(scope="module")
+def other_data(tmp_path_factory):
+    """The contract data's shape and classes, with other training samples."""
+    from tests.contract.conftest import write_split
+    from tests.ornl.memreader import MemoryReader
+
+    root = tmp_path_factory.mktemp("contract-other")
+    write_split(root / "training", MemoryReader(24, seed=7))
+    write_split(root / "validation", MemoryReader(12, seed=1, split="val"))
+    return root
+
+
+def test_a_resume_on_other_data_is_refused(task, impl, tiny_run, other_data, capsys):
+    """Issue 26 item 3: the checkpoint records a fingerprint of its data; a resume that
+    would train on other data is one line, exit 2, nothing written."""
+    run_dir, _ = tiny_run
+    before = (run_dir / "results.json").read_text()
+    code, _, err = run_cli(train_args(task, impl, other_data, run_dir, "--resume"), capsys)
+    errors = [line for line in err.splitlines() if line.startswith("stemdl: error:")]
+    assert code == 2 and len(errors) == 1, err
+    assert "trained on other data (train: 32 samples" in errors[0] and "24 samples" in errors[0]
+    assert (run_dir / "results.json").read_text() == before
+
+
+def test_compliance_fails_a_log_that_its_results_contradict(task, impl, tiny_run, capsys,
+                                                            tmp_path):
+    """Issue 26 item 3: a run whose log and results.json disagree never passes compliance."""
+    import shutil
+
+    run_dir, _ = tiny_run
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("mlperf.log", "results.json"):
+        shutil.copy(run_dir / name, copy / name)
+    assert run_cli(["compliance", str(copy)], capsys)[0] == 0
+    data = json.loads((copy / "results.json").read_text())
+    data["train_samples"] = data["train_samples"] - 8
+    (copy / "results.json").write_text(json.dumps(data))
+    code, out, _ = run_cli(["compliance", str(copy)], capsys)
+    assert code == 1 and "FAIL" in out
+    assert "results.json disagrees with the log: train_samples 24 in results.json, 32 in the log" in out

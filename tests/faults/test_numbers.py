@@ -22,6 +22,8 @@ STFC_BAD = [
     ("target_f1=nan", "'target_f1': must be a finite number"),
     ("target_f1=0", "'target_f1': must be in (0, 1], got 0.0"),
     ("train_split=nan", "'train_fraction': must be a finite number"),
+    ("seed=-1", "'seed': must be an integer in [0, 4294967295], got -1"),
+    ("seed=4294967296", "'seed': must be an integer in [0, 4294967295], got 4294967296"),
 ]
 ORNL_BAD = [
     ("base_lr=nan", "'learning_rate': must be a finite number, got nan"),
@@ -32,6 +34,7 @@ ORNL_BAD = [
     ("random_erasing_p=1.5", "'random_erasing_p': must be in [0, 1], got 1.5"),
     ("mixup_alpha=-1", "'mixup_alpha': must be >= 0"),
     ("warmup_epochs=-2", "'warmup_epochs': must be >= 0"),
+    ("seed=99999999999999999999999", "'seed': must be an integer in [0, 4294967295], got 99999999999999999999999"),
 ]
 
 
@@ -62,6 +65,8 @@ def test_a_good_value_passes_and_non_numbers_are_left_to_their_checks() -> None:
     ["train", "ornl", "--data-dir", "D", "--wd", "-1"],
     ["train", "stfc", "data_dir=D", "learning_rate=nan"],
     ["train", "stfc", "data_dir=D", "weight_decay=-1"],
+    ["train", "stfc", "data_dir=D", "seed=-1", "--dry-run"],  # issue 26 item 5: before any folder
+    ["train", "ornl", "--data-dir", "D", "--seed", "4294967296", "--dry-run"],
 ])
 def test_command_line_one_line_exit_2(argv: list[str], capsys, tmp_path) -> None:
     code = main(argv)
