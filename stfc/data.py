@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -63,6 +64,23 @@ class ReaderDataset(Dataset):
 
     def labels(self) -> np.ndarray:
         return np.asarray(self.reader.labels())[self.indices]
+
+
+@contextlib.contextmanager
+def worker_errors() -> Iterator[None]:
+    """Inside: a reader's one-line error raised in a DataLoader worker comes out as that one
+    line. torch re-raises it in the main process with the worker's whole traceback in its
+    message ("Caught DataError in DataLoader worker process 0. Original Traceback ..."),
+    whose last line is the original."""
+    try:
+        yield
+    except StemdlError as err:
+        text = str(err)
+        if "Original Traceback" not in text:
+            raise
+        last = text.strip().splitlines()[-1]
+        prefix = f"{type(err).__module__}.{type(err).__name__}: "
+        raise type(err)(last.removeprefix(prefix)) from None
 
 
 def collate(batch):

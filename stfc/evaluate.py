@@ -78,7 +78,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
     import torch
 
     from stemdl.common.data.splits import open_split_dir
-    from stemdl.stfc.data import ReaderDataset, collate
+    from stemdl.stfc.data import ReaderDataset, collate, worker_errors
     from stemdl.stfc.tasks import hooks
 
     if batch_size < 1:
@@ -104,7 +104,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
         metric.update(batch[1].numpy(), pred.numpy())
         bar.update(int(batch[1].shape[0]))
 
-    with bar, torch.no_grad(), torch.autocast(device.type, dtype=dtype,
+    with bar, worker_errors(), torch.no_grad(), torch.autocast(device.type, dtype=dtype,
                                               enabled=dtype is not None):
         meter = time_batches(((x.to(device), y) for x, y in loader),
                              lambda batch: task_hooks.predict(model(batch[0])).cpu(),

@@ -405,13 +405,14 @@ def train(config: StfcConfig, resume: bool = False) -> TrainOutcome:
 
     Rank 0 holds the run folder's lock throughout; an error or signal after run_start ends
     the MLPerf log and results.json both as aborted (`RunRecorder.recording`)."""
+    from stemdl.stfc.data import worker_errors
     from stemdl.stfc.distributed import env_rank, resolve_layout
 
     layout = resolve_layout(config.accelerator, config.devices, config.nodes)
     with run_dir_lock(config.resolved_run_dir("stfc"), "stemdl train stfc",
                       env_rank(layout.devices)):
         run = setup(config, resume or config.resume)
-        with run.recorder.recording():
+        with run.recorder.recording(), worker_errors():
             loop(run)
             return finish(run)
 

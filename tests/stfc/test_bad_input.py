@@ -108,3 +108,26 @@ def test_help_is_useful(capsys, monkeypatch) -> None:
         with pytest.raises(SystemExit) as exit_:
             cli.main(argv)
         assert exit_.value.code == 0 and text in capsys.readouterr().out
+
+
+def test_a_bad_sample_read_by_a_dataloader_worker_is_one_line(tiny_data, tmp_path, capsys,
+                                                              monkeypatch) -> None:
+    """Issue 26 item 4: torch re-raises a worker's DataError with the worker's traceback in
+    its message; the run says the reader's one line, exits 2 and records why it stopped."""
+    import shutil
+
+    import numpy as np
+
+    from stemdl.common.run.results import RunResult
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    np.savez(data / "training" / "sample-3.npz", data=np.full((3, 32, 32), np.nan, np.float32),
+             label=np.array([3]))
+    run_dir = tmp_path / "run"
+    code, err = stemdl(["train", "stfc", f"data_dir={data}", f"run_dir={run_dir}", *TINY,
+                        "epochs=1", "num_workers=1", "input_norm=none"], capsys, monkeypatch)
+    assert_one_line(code, err, f"{data / 'training' / 'sample-3.npz'}: data holds NaN or Inf values")
+    assert "Original Traceback" not in err and "worker process" not in err
+    result = RunResult.read(run_dir)
+    assert result.status == "aborted" and "data holds NaN or Inf values" in result.stop_reason
