@@ -127,6 +127,11 @@ def read_runs(paths: Sequence[str | os.PathLike[str]]) -> list[Run]:
     if not paths:
         raise DataError("no run folders given")
     dirs = [_resolve_run_dir(p) for p in paths]
+    seen: dict[Path, Path] = {}
+    for d in dirs:
+        if d.resolve() in seen:
+            raise DataError(f"{d}: the same run folder is given twice (as {seen[d.resolve()]})")
+        seen[d.resolve()] = d
     return [
         Run(label, d, RunResult.read(d / RESULTS_FILE)) for label, d in zip(_labels(dirs), dirs)
     ]

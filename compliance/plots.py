@@ -175,6 +175,8 @@ def write_plots(runs: Sequence[Run], path: str | os.PathLike[str]) -> list[Path]
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise StemdlError(f"{path}: the plot file must end in .png")
+    if not path.parent.is_dir():  # a typo in the folder must not create folders
+        raise StemdlError(f"{path}: no such folder {path.parent} for the plot")
     written = [_save(comparison_figure(runs), path)]
     for run in runs:
         fig = confusion_figure(run)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from stemdl.common.cli.errors import StemdlError, check_choice, closest
+from stemdl.common.modelspec import resnet_spec
 from stemdl.common.run.bounds import check_workers
 from stemdl.common.run.config import build, parse_overrides, read_yaml
 from stemdl.common.run.numbers import check_numbers
@@ -109,6 +110,7 @@ class BaseRunConfig:
         if self.num_threads is not None and self.num_threads < 1:
             raise StemdlError(f"config key 'num_threads': must be >= 1, got {self.num_threads}")
         check_numbers(self)  # every number finite; learning_rate, weight_decay, ... in range
+        resnet_spec(self.resnet)  # an unknown depth: one line before any framework starts
 
     @property
     def task_spec(self) -> Task:

@@ -181,6 +181,7 @@ def test_plot_is_a_png_with_one_curve_per_run(two_runs, tmp_path):
 
 def test_plot_through_the_command(two_runs, tmp_path, capsys):
     out = tmp_path / "sub" / "plot.png"
+    out.parent.mkdir()  # an existing folder (a missing one is an error: below)
     assert compare_cmd.run(_args(two_runs, plot=str(out), no_compliance=True)) == 0
     assert out.read_bytes()[:8] == PNG_MAGIC
     assert (tmp_path / "sub" / "plot-confusion-ornl.png").is_file()
@@ -212,3 +213,17 @@ def test_results_json_that_is_not_an_object_is_one_line(two_runs, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"stemdl: error: {bad / 'results.json'}: not a results file (a JSON "
                    f"{type(__import__('json').loads(text)).__name__}, not an object)"]
+
+
+def test_the_same_run_twice_and_a_plot_in_no_folder_are_one_line(two_runs, tmp_path):
+    """Issue 26 item 9: `compare X X` printed `//path` labels; `--plot /no/dir/p.png`
+    created the folder."""
+    with pytest.raises(DataError, match="the same run folder is given twice"):
+        compare.compare_rows([two_runs[0], two_runs[0]])
+    from stemdl.common.cli.errors import StemdlError
+    from stemdl.compliance.plots import write_plots
+
+    runs, _ = compare.compare_rows(two_runs)
+    with pytest.raises(StemdlError, match="no such folder"):
+        write_plots(runs, tmp_path / "missing" / "p.png")
+    assert not (tmp_path / "missing").exists()

@@ -301,6 +301,10 @@ def test_documented_command_runs(cmd: DocCommand, workspace: Workspace, tmp_path
                     argv[i] = str(trained) + word[len(name):]
                 elif word.endswith("=" + name):
                     argv[i] = word[:-len(name)] + str(trained)
+    if "--plot" in argv:  # such a line runs from the repository root, where its folder is
+        plot = Path(argv[argv.index("--plot") + 1])
+        if not plot.is_absolute() and (REPO / plot.parent).is_dir():
+            (tmp_path / plot.parent).mkdir(parents=True, exist_ok=True)
     capsys.readouterr()
     try:
         code = main(argv)

@@ -74,3 +74,14 @@ def test_command_line_one_line_exit_2(argv: list[str], capsys, tmp_path) -> None
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("stemdl: error: config key '"), err
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "ornl", "--data-dir", "D", "--resnet", "7", "--dry-run"],
+    ["train", "stfc", "data_dir=D", "resnet=7", "--dry-run"],
+])
+def test_an_unknown_resnet_is_one_line_in_both(argv, capsys) -> None:
+    """Issue 26 item 9: ORNL checked the depth only once TensorFlow had started."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown ResNet depth '7'" in err, err
