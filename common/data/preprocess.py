@@ -123,6 +123,9 @@ class Summary:
         return out
 
 
+MIN_SIZE = 8  # the smallest output the ResNets train on (8 px -> 1 px after stride 4)
+
+
 def plan(raw: Path, out: Path, fmt: str, size: int) -> tuple[list[Task], list[str]]:
     """All tasks of a raw folder (every rank's) and the input files that cannot be read."""
     tasks: list[Task] = []
@@ -349,8 +352,9 @@ def preprocess(
     raw, out = Path(raw), Path(out)
     if fmt not in FORMATS:
         raise StemdlError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
-    if size < 1:
-        raise StemdlError(f"--size must be positive, got {size}")
+    if size < MIN_SIZE:
+        raise StemdlError(f"--size must be at least {MIN_SIZE} px, got {size} (below it the "
+                          "ResNets' stride-2 stem and pooling leave no image)")
     check_workers("--workers", workers, minimum=1)
     layout = detect_layout(raw)
     if layout != RAW:

@@ -177,3 +177,12 @@ def test_worker_counts_are_bounded(tmp_path, capsys, raw):
     assert main(["simulate", str(tmp_path / "s"), "--workers", too_many]) == 2
     assert f"--workers: {too_many} is above the limit" in _error_line(capsys)
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("size", ["1", "7", "0", "-3"])
+def test_a_size_below_8_is_one_line(size, tmp_path, capsys):
+    """Issue 26 item 9: `--size 1` was accepted."""
+    assert main(["preprocess", str(tmp_path), str(tmp_path / "out"), "--size", size]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--size must be at least 8 px" in err, err
+    assert not (tmp_path / "out").exists()
