@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stemdl.common.cli.errors import StemdlError, check_choice
-from stemdl.common.infra.ranks import launch_rank
+from stemdl.common.infra.ranks import int_env, launch_rank
 from stemdl.common.run.runconfig import ACCELERATORS
 
 # (processes on this node, total processes) variables per launcher, in order of precedence
@@ -37,21 +37,11 @@ class Layout:
         return self.devices * self.nodes
 
 
-def _int_env(env: Mapping[str, str], name: str) -> int | None:
-    raw = env.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw.split("(")[0].split(",")[0])  # SLURM writes e.g. "2(x3)"
-    except ValueError:
-        raise StemdlError(f"launcher variable {name}={raw!r} is not an integer") from None
-
-
 def launcher_layout(env: Mapping[str, str] | None = None) -> tuple[str, int, int] | None:
     """(launcher, processes per node, nodes) from the environment, or None outside a launcher."""
     env = os.environ if env is None else env
     for name, local_var, world_var in _LAUNCHERS:
-        local, world = _int_env(env, local_var), _int_env(env, world_var)
+        local, world = int_env(env, local_var), int_env(env, world_var)
         if local and world:
             if world % local:
                 raise StemdlError(f"{name}: {world} processes do not split evenly into {local} per node")

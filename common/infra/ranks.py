@@ -61,9 +61,10 @@ TRAIN_RANK_VARS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "
                    "JSM_NAMESPACE_RANK")
 
 
-def _int_env(env: Mapping[str, str], name: str) -> int | None:
+def int_env(env: Mapping[str, str], name: str) -> int | None:
+    """An integer launcher variable, None when unset; a one-line error for anything else."""
     value = env.get(name)
-    if value is None or value == "":
+    if value is None:
         return None
     try:
         return int(value.split("(")[0].split(",")[0])  # SLURM writes e.g. "2(x3)"
@@ -92,9 +93,9 @@ def launch_rank(devices_per_node: int = 1, env: Mapping[str, str] | None = None)
             return 0
         return index + (1 if "chief" in spec.get("cluster", {}) else 0)
     if "LOCAL_RANK" in env and "RANK" not in env:
-        return (_int_env(env, "NODE_RANK") or 0) * devices_per_node + (_int_env(env, "LOCAL_RANK") or 0)
+        return (int_env(env, "NODE_RANK") or 0) * devices_per_node + (int_env(env, "LOCAL_RANK") or 0)
     for name in TRAIN_RANK_VARS:
-        value = _int_env(env, name)
+        value = int_env(env, name)
         if value is not None:
             return value
     return 0
