@@ -36,10 +36,7 @@ from stemdl.common.run.runpolicy import (
     weights_bytes,
     write_predictions,
 )
-from stemdl.common.task import get_task
-from stemdl.ornl.config import ALIASES, OrnlConfig
-
-ORNL = get_task("classify").recipes["ornl"]  # this implementation's recipe
+from stemdl.ornl.config import ALIASES, ORNL, OrnlConfig
 
 # test-only fault injection: SIGKILL this process right after the checkpoint of epoch N
 KILL_AFTER_EPOCH_ENV = "STEMDL_ORNL_KILL_AFTER_EPOCH"
@@ -175,14 +172,13 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
     cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
     rank = launch_rank()
     check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
+    spec = (read_model_spec(cfg.run_dir) or {}) if cfg.resume else {}
+    spec_file = checkpoint_dir(cfg.run_dir) / MODEL_SPEC_FILE
     if cfg.resume:
-        check_same_settings(checkpoint_dir(cfg.run_dir) / MODEL_SPEC_FILE,
-                            (read_model_spec(cfg.run_dir) or {}).get("fingerprint"),
-                            cfg.fingerprint())
+        check_same_settings(spec_file, spec.get("fingerprint"), cfg.fingerprint())
     readers = open_run_splits(cfg, note=rank == 0)
     if cfg.resume:
-        check_same_data(checkpoint_dir(cfg.run_dir) / MODEL_SPEC_FILE,
-                        (read_model_spec(cfg.run_dir) or {}).get("data"), data_fingerprint(readers))
+        check_same_data(spec_file, spec.get("data"), data_fingerprint(readers))
     # one replica at least (the replicas are known once the strategy exists: setup checks again)
     check_global_batch(cfg.batch_size, 1, len(readers["train"]))
     cfg.eval_batch_size = bounded_eval_batch(cfg.eval_batch_size, cfg.batch_size, readers,

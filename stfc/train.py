@@ -89,12 +89,14 @@ def checkpoint_epochs(ckpt: Path) -> int:
     return epoch + 1
 
 
-def check_resume_matches(ckpt: Path, config: StfcConfig) -> None:
-    """A checkpoint written with other settings never resumes silently (common policy)."""
+def check_resume_matches(ckpt: Path, config: StfcConfig) -> dict[str, Any]:
+    """A checkpoint written with other settings never resumes silently (common policy);
+    returns its hyper-parameters (the data fingerprint is checked once the splits are open)."""
     data = load_checkpoint(ckpt)
     if "state_dict" not in data or "hyper_parameters" not in data:
         raise StemdlError(f"{ckpt}: not a Lightning checkpoint of `stemdl train stfc`")
     check_same_settings(ckpt, data["hyper_parameters"].get("fingerprint"), config.fingerprint())
+    return data["hyper_parameters"]
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -218,14 +220,12 @@ def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, A
     layout = resolve_layout(config.accelerator, config.devices, config.nodes)
     rank = env_rank(layout.devices)
     ckpt = resume_checkpoint(run_dir, resume, config, rank=rank)
-    if ckpt is not None:
-        check_resume_matches(ckpt, config)
+    saved = check_resume_matches(ckpt, config) if ckpt is not None else {}
     if config.precision == "16-mixed" and layout.accelerator != "gpu":
         raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
     readers = open_run_splits(config, note=rank == 0)
-    if ckpt is not None:
-        saved = load_checkpoint(ckpt).get("hyper_parameters", {}).get("data_fingerprint")
-        check_same_data(ckpt, saved, data_fingerprint(readers))
+    if ckpt is not None:  # the hyper-parameters read above: one load of the checkpoint
+        check_same_data(ckpt, saved.get("data_fingerprint"), data_fingerprint(readers))
     check_global_batch(config.batch_size, layout.world_size, len(readers["train"]))
     config.eval_batch_size = bounded_eval_batch(config.eval_batch_size, config.batch_size,
                                                 readers, note=rank == 0)
