@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ckpt = Path(args.checkpoint)
         args.run_dir = str(ckpt.parent if ckpt.name == "checkpoints" else ckpt)
     req = resolve_request(args)
+    for flag, value in (("--workers", req.workers), ("--precision", req.precision)):
+        if value is not None:  # accepted as the shared option set has it; said, not silent
+            print(f"stemdl: note: {flag} has no effect for ornl evaluate (float32, tf.data's "
+                  "own parallel reads)", file=sys.stderr)
     run_dir, result = req.run_dir, req.result
     if result.implementation != "ornl":
         raise StemdlError(f"{run_dir}: a '{result.implementation}' run, not an ornl one")

@@ -125,8 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     req = resolve_request(args)
     checkpoint = req.checkpoint or checkpoint_path(req.run_dir)
     task = req.result.task if req.result is not None else "classify"
-    out = evaluate(checkpoint, req.data, req.split, req.batch_size or 64, req.workers,
-                   req.precision, task)
+    out = evaluate(checkpoint, req.data, req.split, req.batch_size or 64,
+                   2 if req.workers is None else req.workers, req.precision or "32", task)
     if req.json:
         write_text_atomic(req.json, json.dumps(out, indent=2) + "\n")
     names = get_task(task).metric_log_keys

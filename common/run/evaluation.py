@@ -34,8 +34,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split to evaluate: val (default), test, inference, train")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="stacks per batch (default: the run's evaluation batch, else 64)")
-    parser.add_argument("--workers", type=int, default=2, help="loader worker processes")
-    parser.add_argument("--precision", default="32", choices=PRECISIONS)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="loader worker processes (stfc; default 2)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="stfc: autocast precision (default 32)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     parser.add_argument("--no-write", action="store_true",
                         help="do not write the test split's figures back into results.json")
@@ -50,8 +52,8 @@ class EvaluateRequest:
     data: Path
     split: str
     batch_size: int | None
-    workers: int
-    precision: str
+    workers: int | None  # None: the implementation's default
+    precision: str | None
     json: Path | None
     write_back: bool
     result: RunResult | None  # the run's results.json, when there is a run folder
