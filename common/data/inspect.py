@@ -32,6 +32,7 @@ class SplitReport:
     space_groups: dict[int, int]
     materials: int
     unknown_materials: int
+    targets: str | None = None  # the density task's target maps (reader.target_kind())
 
 
 @dataclass
@@ -80,6 +81,7 @@ def inspect_folder(root: str | Path, deep: bool = False, progress: bool | None =
             split=split, path=str(path), samples=len(reader), image_shape=shape,
             dtype=str(reader.dtype()), space_groups=dict(sorted(counts.items())),
             materials=len(set(materials) - {UNKNOWN_MATERIAL}), unknown_materials=unknown,
+            targets=reader.target_kind() if len(reader) else None,
         ))
     report.leaks = {m: sorted(s) for m, s in sorted(seen.items()) if len(s) > 1}
     if report.leaks:
@@ -99,8 +101,10 @@ def format_report(report: InspectReport, max_leaks: int = 10) -> str:
         mats = f"{s.materials} materials" + (
             f" ({s.unknown_materials} samples without material id)" if s.unknown_materials else ""
         )
+        targets = {None: "no density targets", "raw": "potential maps (preprocess makes "
+                   "density targets of them)"}.get(s.targets, f"density targets: {s.targets} maps")
         lines.append(f"split {s.split} ({s.path}): {s.samples} samples, image {shape} "
-                     f"{s.dtype}, {len(s.space_groups)} space groups, {mats}")
+                     f"{s.dtype}, {len(s.space_groups)} space groups, {mats}, {targets}")
         table = " ".join(f"{sg}:{n}" for sg, n in s.space_groups.items())
         lines.extend(textwrap.wrap(table, 96, initial_indent="  space group:count  ",
                                    subsequent_indent="    "))

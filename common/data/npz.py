@@ -3,7 +3,9 @@
 Each ``*.npz`` holds ``data`` float32 (3, 128, 128) and ``label`` (an int array of
 length 1). Files written by ``stemdl preprocess`` also hold ``material`` (a 1-element
 string array); upstream files do not, and then the material is ``""`` (unknown), which
-`stemdl inspect` reports as "split cannot be checked".
+`stemdl inspect` reports as "split cannot be checked". Files preprocessed from raw data
+with potentials also hold ``target`` float32 (3, H, W) (the density task's maps) and
+``target_kind`` (a 1-element string array: potential or patterson).
 """
 
 from __future__ import annotations
@@ -37,6 +39,24 @@ def _material(archive: np.lib.npyio.NpzFile) -> str:
     return str(value.reshape(-1)[0]) if value.size else UNKNOWN_MATERIAL
 
 
+def _target_kind(archive: np.lib.npyio.NpzFile) -> str | None:
+    if "target" not in archive.files:
+        return None
+    kind = archive["target_kind"].reshape(-1) if "target_kind" in archive.files else []
+    return str(kind[0]) if len(kind) else "potential"
+
+
+def check_target(where: str, target: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A sample's target maps as float32 of the stack's shape; a one-line DataError else."""
+    if target.dtype.kind not in "fiu" or tuple(target.shape) != tuple(shape):
+        raise DataError(f"{where}: target has shape {tuple(target.shape)} ({target.dtype}), "
+                        f"expected {tuple(shape)} float32 like data")
+    target = np.ascontiguousarray(target, dtype=np.float32)
+    if not np.isfinite(target).all():
+        raise DataError(f"{where}: target holds NaN or Inf values")
+    return target
+
+
 def load_npz(path: Path) -> Sample:
     """One validated sample from an .npz file; a one-line DataError naming the file."""
     try:
@@ -44,6 +64,7 @@ def load_npz(path: Path) -> Sample:
             data = archive["data"]
             label = _label(path, archive["label"])
             material = _material(archive)
+            target = archive["target"] if "target" in archive.files else None
     except DataError:
         raise
     except _ERRORS as err:
@@ -55,7 +76,9 @@ def load_npz(path: Path) -> Sample:
     stack = np.ascontiguousarray(data, dtype=np.float32)
     if not np.isfinite(stack).all():
         raise DataError(f"{path}: data holds NaN or Inf values")
-    return Sample(stack, label, material)
+    if target is not None:
+        target = check_target(str(path), target, stack.shape)
+    return Sample(stack, label, material, target)
 
 
 class NpzReader:
@@ -69,6 +92,7 @@ class NpzReader:
         self.files = sorted(self.folder.glob("*.npz"), key=lambda p: natural_key(p.name))
         self._meta: tuple[np.ndarray, list[str]] | None = None
         self._shape: tuple[int, int, int] | None = None
+        self._kind: tuple[str | None] | None = None
 
     def _index(self) -> tuple[np.ndarray, list[str]]:
         """Labels and materials of all files (opens each archive; never reads `data`)."""
@@ -120,7 +144,28 @@ class NpzReader:
     def names(self) -> list[str]:
         return [p.name for p in self.files]
 
-    def read_batch(self, indices: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stacks (n, 3, H, W) float32 and labels (n,) of several samples."""
+    def target_kind(self) -> str | None:
+        """The kind of target maps the split's files hold (judged by the first), or None."""
+        if not self.files:
+            return None
+        if self._kind is None:
+            try:
+                with np.load(self.files[0], allow_pickle=False) as archive:
+                    self._kind = (_target_kind(archive),)
+            except _ERRORS as err:
+                raise DataError(f"{self.files[0]}: unreadable npz file "
+                                f"({type(err).__name__}: {err})") from None
+        return self._kind[0]
+
+    def read_batch(self, indices: list[int] | np.ndarray, targets: bool = False) -> tuple:
+        """Stacks (n, 3, H, W) float32 and labels (n,) of several samples, and with
+        `targets` their target maps (n, 3, H, W) float32 (a DataError for a file without)."""
         samples = [self[int(i)] for i in indices]
-        return np.stack([s.stack for s in samples]), np.array([s.label for s in samples])
+        stacks, labels = np.stack([s.stack for s in samples]), np.array([s.label for s in samples])
+        if not targets:
+            return stacks, labels
+        for index, s in zip(indices, samples, strict=True):
+            if s.target is None:
+                raise DataError(f"{self.files[int(index)]}: no target (the density task needs "
+                                "data preprocessed from simulated raw data with potentials)")
+        return stacks, labels, np.stack([s.target for s in samples])

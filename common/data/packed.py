@@ -8,6 +8,8 @@ one file per sample). Each part holds:
 - ``images``    float32 (n, 3, S, S), contiguous (not chunked, not compressed), so the
                 reader can memory-map it: a random sample is one memcpy, no HDF5 call;
 - ``labels``    int16 (n,); ``materials`` UTF-8 strings (n,);
+- ``targets``   float32 (n, 3, S, S), contiguous, where the raw data had potentials:
+                the density task's target maps (attribute ``target_kind``);
 - attribute ``count``: the valid rows (bad input samples are skipped, so rows
   count..n-1 may be unused).
 
@@ -54,14 +56,22 @@ def read_manifest(root: Path) -> dict:
     return data
 
 
+def _map_offset(ds: h5py.Dataset) -> int | None:
+    """File offset of a dataset a memory map can read (contiguous, unfiltered, <f4)."""
+    offset = ds.id.get_offset()
+    mappable = ds.chunks is None and ds.compression is None and ds.dtype == np.dtype("<f4")
+    return offset if mappable and offset is not None else None
+
+
 class _Part:
-    """One part file: its index and (per process) a memory map of its images."""
+    """One part file: its index and (per process) memory maps of its images and targets."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         with open_h5(path) as handle:
             try:
                 images = handle["images"]
+                targets = handle.get("targets")
                 self.count = int(handle.attrs["count"])
                 self.labels = np.asarray(handle["labels"][: self.count], dtype=np.int64)
                 self.materials = [
@@ -69,9 +79,13 @@ class _Part:
                     for m in handle["materials"][: self.count]
                 ]
                 self.shape = tuple(images.shape[1:])
-                offset = images.id.get_offset()
-                contiguous = images.chunks is None and images.compression is None
-                little_f4 = images.dtype == np.dtype("<f4")
+                self.offset = _map_offset(images)
+                self.target_kind = (str(targets.attrs.get("target_kind", "potential"))
+                                    if targets is not None else None)
+                self.target_offset = _map_offset(targets) if targets is not None else None
+                if targets is not None and targets.shape != images.shape:
+                    raise DataError(f"{path}: targets have shape {targets.shape}, images "
+                                    f"{images.shape}: one target map per pattern")
             except (KeyError, OSError, ValueError) as err:
                 raise DataError(f"{path}: not a valid packed part ({err})") from None
         if len(self.shape) != 3 or self.count > images.shape[0]:
@@ -79,29 +93,39 @@ class _Part:
         bad = (self.labels < MIN_LABEL) | (self.labels > MAX_LABEL)
         if bad.any():
             raise DataError(f"{path}: label {self.labels[bad][0]} is outside 1..230")
-        self.offset = offset if (contiguous and little_f4 and offset is not None) else None
-        self._images: np.ndarray | h5py.Dataset | None = None
+        self._maps: dict[str, np.ndarray | h5py.Dataset] = {}
         self._handle: h5py.File | None = None
+
+    def _dataset(self, name: str, offset: int | None) -> np.ndarray | h5py.Dataset:
+        if name not in self._maps:
+            if offset is not None:
+                self._maps[name] = np.memmap(self.path, dtype="<f4", mode="r", offset=offset,
+                                             shape=(self.count, *self.shape))
+            else:
+                if self._handle is None:
+                    self._handle = open_h5(self.path)
+                self._maps[name] = self._handle[name]
+        return self._maps[name]
 
     def images(self) -> np.ndarray | h5py.Dataset:
         """Memory map of the images (or the h5py dataset when it cannot be mapped)."""
-        if self._images is None:
-            if self.offset is not None:
-                self._images = np.memmap(self.path, dtype="<f4", mode="r", offset=self.offset,
-                                         shape=(self.count, *self.shape))
-            else:
-                self._handle = open_h5(self.path)
-                self._images = self._handle["images"]
-        return self._images
+        return self._dataset("images", self.offset)
+
+    def targets(self) -> np.ndarray | h5py.Dataset:
+        """Memory map of the target maps (the part must have them: `target_kind`)."""
+        if self.target_kind is None:
+            raise DataError(f"{self.path}: no targets (the density task needs data "
+                            "preprocessed from simulated raw data with potentials)")
+        return self._dataset("targets", self.target_offset)
 
     def drop(self) -> None:
         """Forget per-process handles (after fork / before pickling)."""
-        self._images = None
+        self._maps = {}
         self._handle = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_images"] = None
+        state["_maps"] = {}
         state["_handle"] = None
         return state
 
@@ -151,28 +175,46 @@ class PackedReader:
         stack = np.array(part.images()[row], dtype=np.float32)
         if not np.isfinite(stack).all():
             raise DataError(f"{part.path}: row {row} holds NaN or Inf values")
-        return Sample(stack, int(part.labels[row]), part.materials[row])
+        target = None
+        if part.target_kind is not None:
+            target = np.array(part.targets()[row], dtype=np.float32)
+            if not np.isfinite(target).all():
+                raise DataError(f"{part.path}: targets row {row} holds NaN or Inf values")
+        return Sample(stack, int(part.labels[row]), part.materials[row], target)
 
-    def read_batch(self, indices: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stacks (n, 3, S, S) float32 and labels (n,) of the given samples, in order."""
+    def _gather(self, idx: np.ndarray, which: str) -> np.ndarray:
+        out = np.empty((idx.size, *self.image_shape()), dtype=np.float32)
+        part_of = np.searchsorted(self._starts, idx, side="right") - 1
+        for k in np.unique(part_of):
+            sel = np.nonzero(part_of == k)[0]
+            rows = idx[sel] - self._starts[k]
+            data = getattr(self._parts[k], which)()
+            if isinstance(data, np.ndarray):
+                out[sel] = data[rows]
+            else:  # h5py wants increasing, unique indices
+                uniq, inverse = np.unique(rows, return_inverse=True)
+                out[sel] = data[uniq][inverse]
+        if not np.isfinite(out).all():
+            raise DataError(f"{self.folder}: a sample in this batch holds NaN or Inf {which}")
+        return out
+
+    def read_batch(self, indices: list[int] | np.ndarray, targets: bool = False) -> tuple:
+        """Stacks (n, 3, S, S) float32 and labels (n,) of the given samples, in order, and
+        with `targets` their target maps (n, 3, S, S) float32."""
         self._check_pid()
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"index out of range 0..{len(self) - 1}")
-        out = np.empty((idx.size, *self.image_shape()), dtype=np.float32)
-        which = np.searchsorted(self._starts, idx, side="right") - 1
-        for k in np.unique(which):
-            sel = np.nonzero(which == k)[0]
-            rows = idx[sel] - self._starts[k]
-            images = self._parts[k].images()
-            if isinstance(images, np.ndarray):
-                out[sel] = images[rows]
-            else:  # h5py wants increasing, unique indices
-                uniq, inverse = np.unique(rows, return_inverse=True)
-                out[sel] = images[uniq][inverse]
-        if not np.isfinite(out).all():
-            raise DataError(f"{self.folder}: a sample in this batch holds NaN or Inf values")
-        return out, self._labels[idx]
+        if not targets:
+            return self._gather(idx, "images"), self._labels[idx]
+        return self._gather(idx, "images"), self._labels[idx], self._gather(idx, "targets")
+
+    def target_kind(self) -> str | None:
+        """The kind of target maps every part holds (None when a part has none)."""
+        kinds = {p.target_kind for p in self._parts}
+        if len(kinds) > 1 and None not in kinds:
+            raise DataError(f"{self.folder}: parts hold targets of kinds {sorted(kinds)}")
+        return None if (not kinds or None in kinds) else kinds.pop()
 
     def labels(self) -> np.ndarray:
         return self._labels.copy()

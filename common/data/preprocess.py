@@ -39,6 +39,7 @@ from stemdl.common.data.raw import (
     SampleProblem,
     open_h5,
     open_raw_fd,
+    read_potential,
     read_sample,
     sample_names,
 )
@@ -78,6 +79,7 @@ class Task:
     names: tuple[str, ...]
     fmt: str
     size: int
+    target: str = "potential"  # the density task's target kind (where raw has potentials)
 
     @property
     def part_path(self) -> Path:
@@ -126,7 +128,8 @@ class Summary:
 MIN_SIZE = 8  # the smallest output the ResNets train on (8 px -> 1 px after stride 4)
 
 
-def plan(raw: Path, out: Path, fmt: str, size: int) -> tuple[list[Task], list[str]]:
+def plan(raw: Path, out: Path, fmt: str, size: int,
+         target: str = "potential") -> tuple[list[Task], list[str]]:
     """All tasks of a raw folder (every rank's) and the input files that cannot be read."""
     tasks: list[Task] = []
     bad_files: list[str] = []
@@ -150,7 +153,7 @@ def plan(raw: Path, out: Path, fmt: str, size: int) -> tuple[list[Task], list[st
                     )
             for part, start in enumerate(range(0, len(names), PART_SAMPLES)):
                 chunk = tuple(names[start : start + PART_SAMPLES])
-                tasks.append(Task(src, out / disk, rank_tag, part, chunk, fmt, size))
+                tasks.append(Task(src, out / disk, rank_tag, part, chunk, fmt, size, target))
     return tasks, bad_files
 
 
@@ -169,19 +172,33 @@ def _complete_npz(path: Path) -> bool:
         return False
 
 
-def _save_npz(path: Path, data: np.ndarray, label: int, material: str) -> Path:
+def _save_npz(path: Path, data: np.ndarray, label: int, material: str,
+              target: np.ndarray | None = None, kind: str = "potential") -> Path:
     """One sample's npz, written under its temporary name (returned; the caller commits)."""
+    extra = {} if target is None else {"target": target, "target_kind": np.array([kind])}
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
             np.savez(fh, data=data, label=np.array([label], dtype=np.int64),
-                     material=np.array([material]))
+                     material=np.array([material]), **extra)
 
     return write_temp(path, write)
 
 
+def _target(task: Task, handle: h5py.File, name: str, where: str) -> np.ndarray | None:
+    """The sample's target maps (3, S, S), None when the raw sample has no potential."""
+    from stemdl.common.tasks.density.target import target_maps
+
+    potential = read_potential(handle[name], where)
+    return None if potential is None else target_maps(potential, task.size, task.target)
+
+
 def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, names):
-    """Yield (name, GroupInfo, transformed stack) of the good samples; count the bad ones."""
+    """Yield (name, GroupInfo, transformed stack, target maps or None) of the good
+    samples; count the bad ones. The first good sample decides whether the task's
+    samples carry targets: a later one that differs is bad (one layout per part)."""
     buf: np.ndarray | None = None
+    with_targets: bool | None = None
     for name in names:
         where = f"{task.src.name}:{name}"
         try:
@@ -200,7 +217,18 @@ def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, na
         except NonFiniteInput:
             summary.bad("non_finite", where)
             continue
-        yield name, info, small
+        try:
+            target = _target(task, handle, name, where)
+        except SampleProblem as err:
+            summary.bad(err.reason, where)
+            continue
+        if with_targets is None:
+            with_targets = target is not None
+        elif with_targets != (target is not None):
+            summary.bad("bad_target", f"{where} ({'no' if target is None else 'a'} potential, "
+                        f"unlike the samples before it)")
+            continue
+        yield name, info, small, target
 
 
 def run_task(task: Task) -> Summary:
@@ -240,10 +268,10 @@ def run_task(task: Task) -> Summary:
         with handle:
             if task.fmt == "npz":
                 try:
-                    for name, info, data in _samples(task, handle, fd, summary, todo):
+                    for name, info, data, target in _samples(task, handle, fd, summary, todo):
                         final = task.split_dir / npz_name(task, name)
-                        summary.uncommitted.append(
-                            (_save_npz(final, data, info.label, info.material), final))
+                        summary.uncommitted.append((_save_npz(
+                            final, data, info.label, info.material, target, task.target), final))
                         summary.written += 1
                 except BaseException:  # stopped mid-task: its outputs will not be committed
                     for tmp, _ in summary.uncommitted:
@@ -267,18 +295,32 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,
     labels: list[int] = []
     materials: list[str] = []
     block = np.empty((min(n, WRITE_ROWS), 3, s, s), np.float32)
+    tblock = np.empty_like(block)
     with h5py.File(tmp, "w") as part:
         images = part.create_dataset("images", shape=(n, 3, s, s), dtype="<f4")  # contiguous
+        targets = None
         row = 0
-        for _name, info, data in _samples(task, handle, fd, summary, task.names):
+
+        def flush(rows: int) -> None:
+            sel = np.s_[row - rows : row]
+            images.write_direct(block[:rows], dest_sel=sel)
+            if targets is not None:
+                targets.write_direct(tblock[:rows], dest_sel=sel)
+
+        for _name, info, data, target in _samples(task, handle, fd, summary, task.names):
+            if target is not None and targets is None:  # the first sample decides
+                targets = part.create_dataset("targets", shape=(n, 3, s, s), dtype="<f4")
+                targets.attrs["target_kind"] = task.target
             block[row % len(block)] = data
+            if target is not None:
+                tblock[row % len(block)] = target
             row += 1
             if row % len(block) == 0:
-                images.write_direct(block, dest_sel=np.s_[row - len(block) : row])
+                flush(len(block))
             labels.append(info.label)
             materials.append(info.material)
         if row % len(block):
-            images.write_direct(block[: row % len(block)], dest_sel=np.s_[row - row % len(block) : row])
+            flush(row % len(block))
         count = len(labels)
         part.create_dataset("labels", data=np.array(labels + [0] * (n - count), dtype=np.int16))
         part.create_dataset("materials", data=materials + [""] * (n - count),
@@ -290,10 +332,10 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,
 
 
 # --- the run ------------------------------------------------------------------
-def run_params(raw: Path, fmt: str, size: int) -> dict:
+def run_params(raw: Path, fmt: str, size: int, target: str = "potential") -> dict:
     """What the outputs depend on: a rerun into the same OUT may reuse only outputs made
     with these same values."""
-    return {"source": str(raw.resolve()), "format": fmt, "size": size,
+    return {"source": str(raw.resolve()), "format": fmt, "size": size, "target": target,
             "transform_version": TRANSFORM_VERSION}
 
 
@@ -341,6 +383,7 @@ def preprocess(
     world: int = 1,
     progress: bool | None = None,
     overwrite: bool = False,
+    target: str = "potential",
 ) -> Summary:
     """Preprocess this rank's share of a raw folder into ``out``; returns the summary.
 
@@ -356,6 +399,9 @@ def preprocess(
         raise StemdlError(f"--size must be at least {MIN_SIZE} px, got {size} (below it the "
                           "ResNets' stride-2 stem and pooling leave no image)")
     check_workers("--workers", workers, minimum=1)
+    from stemdl.common.tasks.density.target import check_kind
+
+    check_kind(target)
     layout = detect_layout(raw)
     if layout != RAW:
         raise DataError(f"{raw}: is a {layout} folder; preprocess needs a raw folder "
@@ -367,8 +413,8 @@ def preprocess(
     if overwrite and world > 1:
         raise StemdlError("--overwrite with several ranks would delete the other ranks' "
                           "outputs: empty OUT once, then start the ranks")
-    tasks, bad_files = plan(raw, out, fmt, size)
-    params = run_params(raw, fmt, size)
+    tasks, bad_files = plan(raw, out, fmt, size, target)
+    params = run_params(raw, fmt, size, target)
     with locked_folder(out, "stemdl preprocess", rank, world):
         check_params(out, raw, params, overwrite)
         write_atomic(out / PARAMS_FILE, lambda tmp: tmp.write_text(json.dumps(params, indent=1)))

@@ -21,6 +21,7 @@ from stemdl.common.data.samples import Sample
 from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK
 
 STACK = "cbed_stack"  # the dataset of one sample group
+POTENTIAL = "potential"  # ours, beside it: the projected potential of each zone axis
 SPACE_GROUP_ATTR = "space_group"  # attributes of a sample group
 MATERIAL_ATTR = "material"
 GROUP_RE = re.compile(r"^sample_(?P<material>[^_]+)_(?P<energy>[^_]+)$")
@@ -115,6 +116,24 @@ def check_group(name: str, obj: object) -> GroupInfo:
     if not np.issubdtype(ds.dtype, np.number):
         raise SampleProblem("wrong_dtype", f"group {name}: {STACK} has dtype {ds.dtype}")
     return GroupInfo(name, label, material_of(name, obj.attrs), shape)
+
+
+def read_potential(group: h5py.Group, where: str) -> np.ndarray | None:
+    """The group's potential maps as float32 (3, M, M), None when it has none; a
+    SampleProblem (reason bad_target) for another shape or NaN/Inf values."""
+    ds = group.get(POTENTIAL)
+    if ds is None:
+        return None
+    if not isinstance(ds, h5py.Dataset) or not np.issubdtype(ds.dtype, np.number):
+        raise SampleProblem("bad_target", f"{where}: {POTENTIAL} is not a numeric dataset")
+    shape = tuple(ds.shape)
+    if len(shape) != 3 or shape[0] != PATTERNS_PER_STACK or shape[1] != shape[2] or shape[1] < 2:
+        raise SampleProblem("bad_target", f"{where}: {POTENTIAL} has shape {shape}, "
+                            f"expected ({PATTERNS_PER_STACK}, M, M)")
+    maps = np.asarray(ds[()], dtype=np.float32)
+    if not np.isfinite(maps).all():
+        raise SampleProblem("bad_target", f"{where}: {POTENTIAL} holds NaN or Inf values")
+    return maps
 
 
 def open_h5(path: Path) -> h5py.File:
@@ -339,6 +358,23 @@ class RawReader:
     def names(self) -> list[str]:
         """'<file>:<group>' of every sample, in index order."""
         return [f"{self.files[f].name}:{n}" for f, n in zip(self._file_ids, self._names, strict=True)]
+
+    def target_kind(self) -> str | None:
+        """"raw" when the first sample carries potential maps (preprocessing makes targets
+        of them), else None."""
+        if not len(self):
+            return None
+        return "raw" if POTENTIAL in self._handle(int(self._file_ids[0]))[self._names[0]] else None
+
+    def potential(self, index: int) -> np.ndarray | None:
+        """The potential maps (3, M, M) float32 of one sample (None: it has none)."""
+        index = range(len(self))[index]
+        fid = int(self._file_ids[index])
+        where = f"{self.files[fid]}: group {self._names[index]}"
+        try:
+            return read_potential(self._handle(fid)[self._names[index]], where)
+        except SampleProblem as err:
+            raise DataError(str(err)) from None
 
     def read_batch(self, indices: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stacks (n, 3, H, W) float32 and labels (n,) of several samples."""

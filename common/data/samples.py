@@ -15,11 +15,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Sample:
-    """One CBED stack: float32 (3, H, W), its space group (1..230), its material id."""
+    """One CBED stack: float32 (3, H, W), its space group (1..230), its material id and,
+    in data preprocessed for the density task, its target maps float32 (3, H, W)."""
 
     stack: np.ndarray
     label: int
     material: str
+    target: np.ndarray | None = None
 
 
 @runtime_checkable
@@ -45,6 +47,11 @@ class SampleReader(Protocol):
         """Shape of one stack, e.g. (3, 128, 128)."""
         ...
 
+    def target_kind(self) -> str | None:
+        """The density task's target maps the split holds (potential, patterson; raw:
+        "raw", maps that preprocessing turns into targets), or None."""
+        ...
+
 
 class Subset:
     """The samples `indices` of a reader, in that order (config keys train_samples /
@@ -65,8 +72,12 @@ class Subset:
     def __getitem__(self, index: int) -> Sample:
         return self._reader[int(self._indices[index])]
 
-    def _read_batch(self, indices):
-        return self._reader.read_batch(self._indices[np.asarray(indices, dtype=np.int64)])
+    def _read_batch(self, indices, targets: bool = False):
+        rows = self._indices[np.asarray(indices, dtype=np.int64)]
+        return self._reader.read_batch(rows, targets=True) if targets else self._reader.read_batch(rows)
+
+    def target_kind(self) -> str | None:
+        return self._reader.target_kind()
 
     def labels(self) -> np.ndarray:
         return np.asarray(self._reader.labels())[self._indices]

@@ -109,6 +109,17 @@ def build_potential(atoms, axis: ZoneAxis, physics: Physics, device: str = "cpu"
     return potential.build(lazy=False)
 
 
+def projected_window(potential, physics: Physics) -> np.ndarray:
+    """The projected potential (eV*Angstrom) of the central half of the box, float32
+    (gpts/2, gpts/2), rows y, columns x as the patterns: the density task's raw target
+    (abTEM's projection of the same slices the multislice used; under a millisecond)."""
+    full = potential.project().array
+    if not isinstance(full, np.ndarray):  # CuPy on GPU
+        full = full.get()
+    n = full.shape[-1]
+    return np.ascontiguousarray(full[n // 4 : 3 * n // 4, n // 4 : 3 * n // 4].T, dtype=np.float32)
+
+
 def pattern(potential, energy_ev: float, semi_angle: float, physics: Physics) -> np.ndarray:
     """One CBED pattern, float32 (PX, PX): rows ky, columns kx, k = 0 at (PX/2, PX/2).
 

@@ -64,7 +64,7 @@ class Plan:
         """What identifies the run's output: a re-run must match it to continue."""
         return {
             "tool": "stemdl simulate",
-            "format": 1,
+            "format": 2,  # 2: each sample group carries its potential maps
             "preset": self.preset,
             "crystals": self.crystals,
             "seed": self.seed,

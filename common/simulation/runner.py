@@ -58,10 +58,12 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
     physics = plan.physics
     stacks = np.empty((len(plan.energies_kev), 3, physics.size, physics.size), np.float32)
     semi = np.empty((len(plan.energies_kev), 3))
+    maps = []  # the projected potential of each axis (the density task's target)
     abtem_s = 0.0
     for a, axis in enumerate(axes):
         t = time.perf_counter()
         potential = cbed.build_potential(atoms, axis, physics, device=device)
+        maps.append(cbed.projected_window(potential, physics))
         abtem_s += time.perf_counter() - t
         for e, kev in enumerate(plan.energies_kev):
             semi[e, a] = axis.semi_angle(cbed.wavelength(kev * 1e3))
@@ -69,6 +71,7 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
             stacks[e, a] = cbed.pattern(potential, kev * 1e3, semi[e, a], physics)
             abtem_s += time.perf_counter() - t
 
+    window = potential_attrs(physics)
     samples = []
     for e, kev in enumerate(plan.energies_kev):
         if not np.all(np.isfinite(stacks[e])):  # the original dropped NaN patterns too
@@ -85,10 +88,20 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
             "abc_angstrom": np.asarray(cellpar[:3], dtype=np.float64),
             "angles_degree": np.asarray(cellpar[3:], dtype=np.float64),
         }
-        samples.append(SampleRecord(f"sample_{spec.index}_{e}", stacks[e], attrs))
+        samples.append(SampleRecord(f"sample_{spec.index}_{e}", stacks[e], attrs,
+                                    potential=np.stack(maps), potential_attrs=window))
     seconds["abtem"] = abtem_s
     seconds["ours"] = time.perf_counter() - start - seconds["crystal"] - abtem_s
     return MaterialResult(spec, samples=samples, seconds=seconds)
+
+
+def potential_attrs(physics) -> dict:
+    """What a reader needs to use the potential maps: units, pixel, window, blur."""
+    from stemdl.common.tasks.density.facts import POTENTIAL_UNITS
+
+    return {"units": POTENTIAL_UNITS, "pixel_size_angstrom": physics.extent / physics.gpts,
+            "window_angstrom": physics.extent / 2, "window_origin_angstrom": physics.extent / 4,
+            "blur_sigma_px": 0.0}
 
 
 # --- checks before anything is written ----------------------------------------------

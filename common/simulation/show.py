@@ -1,4 +1,5 @@
-"""A figure of CBED stacks from a raw HDF5 file or folder: log scale, one row per sample."""
+"""A figure of CBED stacks from a raw HDF5 file or folder: log scale, one row per sample,
+and beneath it the sample's projected potential maps (the density task's target) if any."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import RAW_GLOB
-from stemdl.common.data.raw import STACK, attr_text
+from stemdl.common.data.raw import POTENTIAL, STACK, attr_text
 
 
 def _files(path: Path) -> list[Path]:
@@ -23,7 +24,8 @@ def _files(path: Path) -> list[Path]:
 
 
 def load(path: Path, keys: list[str] | None) -> list[tuple[str, np.ndarray, dict]]:
-    """(key, stack, attrs) of the requested samples (default: the first one found)."""
+    """(key, stack, attrs) of the requested samples (default: the first one found); the
+    potential maps, where the sample has them, are attrs["potential"]."""
     import h5py
 
     found = []
@@ -40,7 +42,10 @@ def load(path: Path, keys: list[str] | None) -> list[tuple[str, np.ndarray, dict
                     group = h5[key]
                     if STACK not in group:
                         raise DataError(f"{file}: {key} has no {STACK}")
-                    found.append((key, group[STACK][()], dict(group.attrs)))
+                    attrs = dict(group.attrs)
+                    if POTENTIAL in group:
+                        attrs[POTENTIAL] = group[POTENTIAL][()]
+                    found.append((key, group[STACK][()], attrs))
                     if key in wanted:
                         wanted.remove(key)
         if found and not wanted:
@@ -55,15 +60,18 @@ def load(path: Path, keys: list[str] | None) -> list[tuple[str, np.ndarray, dict
 
 
 def figure(samples: list[tuple[str, np.ndarray, dict]], out: Path) -> Path:
-    """Write a PNG: 3 log-scaled panels per sample, space group and zone axes in titles."""
+    """Write a PNG: 3 log-scaled panels per sample, space group and zone axes in titles,
+    and a row of its potential maps (the density target) beneath where it has them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = len(samples)
+    rows = sum(2 if POTENTIAL in attrs else 1 for _, _, attrs in samples)
     fig, axes = plt.subplots(rows, 3, figsize=(10.5, 3.9 * rows), squeeze=False)
-    for row, (key, stack, attrs) in enumerate(samples):
+    row = -1
+    for key, stack, attrs in samples:
+        row += 1
         z_dirs = attrs.get("z_dirs", [None] * 3)
         head = (
             f"{key}: space group {attr_text(attrs.get('space_group', '?'))}, "
@@ -78,6 +86,14 @@ def figure(samples: list[tuple[str, np.ndarray, dict]], out: Path) -> Path:
             ax.set_title((head + "\n" if col == 1 else "\n") + f"zone axis {label}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
+        if POTENTIAL in attrs:
+            row += 1
+            for col in range(3):
+                ax = axes[row, col]
+                ax.imshow(attrs[POTENTIAL][col], cmap="viridis", origin="lower")
+                ax.set_title("projected potential (eV*A), central half", fontsize=9)
+                ax.set_xticks([])
+                ax.set_yticks([])
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

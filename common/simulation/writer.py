@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from stemdl.common.data.layouts import raw_file_name
-from stemdl.common.data.raw import STACK
+from stemdl.common.data.raw import POTENTIAL, STACK
 from stemdl.common.infra.atomic import remove_stale_temps, write_atomic, write_text_atomic
 
 MANIFEST = "simulate.json"
@@ -29,11 +29,14 @@ WORK = ".simulate-work"
 
 @dataclass
 class SampleRecord:
-    """One sample: group name, float32 (3, PX, PX) stack and the original's attributes."""
+    """One sample: group name, float32 (3, PX, PX) stack, the original's attributes and
+    (ours) the projected potential of each zone axis (3, M, M) with its attributes."""
 
     key: str
     stack: np.ndarray
     attrs: dict
+    potential: np.ndarray | None = None
+    potential_attrs: dict = field(default_factory=dict)
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -48,6 +51,10 @@ def _write_groups(h5file, samples: Iterable[SampleRecord]) -> int:
         group.create_dataset(STACK, data=np.asarray(sample.stack, dtype=np.float32))
         for name, value in sample.attrs.items():
             group.attrs[name] = value
+        if sample.potential is not None:  # float32: raw values reach 1e5 eV*Angstrom
+            maps = group.create_dataset(POTENTIAL, data=np.asarray(sample.potential, np.float32))
+            for name, value in sample.potential_attrs.items():
+                maps.attrs[name] = value
         n += 1
     return n
 

@@ -18,7 +18,12 @@ made with (stemdl-preprocess.json), and a re-run with other parameters (another 
 --format) is refused unless --overwrite replaces them. Two copies of one rank never write
 OUT together (a lock names the holder).
 
-Bad samples (no cbed_stack, no or invalid space_group, label outside 1..230, NaN/Inf,
+Raw samples simulated by `stemdl simulate` also carry the projected potential of each
+zone axis; it becomes the density task's target maps (OUT's npz `target`, packed
+`targets`): area-resized to SIZE, blurred by 1.2 px, z-scored per map, and with
+--target patterson replaced by its autocorrelation first (docs/DENSITY.md).
+
+Bad samples (no cbed_stack, a potential of another shape or with NaN, no or invalid space_group, label outside 1..230, NaN/Inf,
 wrong shape) are skipped, counted and listed in the summary; they never reach the
 output. Exit code: 0 when every input file could be read (even if samples were
 skipped); 2 when an input file is unreadable (the others are still processed and the
@@ -46,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("npz", "packed"), default="npz",
                         help="output layout (default: npz)")
     parser.add_argument("--size", type=int, default=128, help="output image size (default 128)")
+    parser.add_argument("--target", choices=("potential", "patterson"), default="potential",
+                        help="the density task's target maps (default: potential)")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes on this node (default 1)")
     parser.add_argument("--rank", type=int, default=None,
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     rank, world = resolve_rank(args.rank, args.world)
     summary = preprocess(args.raw, args.out, fmt=args.format, size=args.size,
                          workers=args.workers, rank=rank, world=world,
-                         progress=False if args.no_progress else None, overwrite=args.overwrite)
+                         progress=False if args.no_progress else None, overwrite=args.overwrite,
+                         target=args.target)
     where = f" (rank {rank} of {world})" if world > 1 else ""
     print(f"preprocess {args.raw} -> {args.out} [{args.format}, {args.size} px]{where}")
     for line in summary.lines():
