@@ -23,6 +23,10 @@ class ResNetSpec:
     stem_kernel: int = 7
 
     @property
+    def name(self) -> str:
+        return f"resnet{self.depth}"
+
+    @property
     def expansion(self) -> int:
         return 4 if self.block == "bottleneck" else 1
 

@@ -25,6 +25,7 @@ DEFAULT_TASK = "classify"
 # task name -> the package that defines its TASK (imported lazily)
 TASK_PACKAGES: dict[str, str] = {
     "classify": "stemdl.common.tasks.classify",
+    "density": "stemdl.common.tasks.density",
 }
 TARGET_KINDS = ("label", "array")
 
@@ -45,13 +46,21 @@ class Task:
     new_metric: Callable[[], Metric]  # an empty evaluation state
     metric_from_detail: Callable[[Mapping[str, Any]], Metric | None]  # results.json detail -> state
     check_split: Callable[[Any, str | Path | None, int | None], None]  # (reader, where, min_classes)
+    model_spec: Callable[[Any, int], Any]  # (config, image size) -> the network's spec (its .name)
     recipes: Mapping[str, Any] = field(default_factory=dict)  # implementation -> recipe
+    # (train reader, val reader) -> the metric of a model that learned nothing, or None
+    baseline: Callable[[Any, Any], Mapping[str, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.target_kind not in TARGET_KINDS:
             raise ValueError(f"target_kind must be one of {TARGET_KINDS}, got {self.target_kind!r}")
         if self.primary_metric not in self.metric_log_keys:
             raise ValueError(f"primary metric {self.primary_metric!r} has no MLPerf key")
+
+    @property
+    def baseline_log_key(self) -> str:
+        """The MLPerf key of the baseline's primary metric, e.g. stemdl_baseline_nmse."""
+        return f"stemdl_baseline_{self.primary_metric}"
 
     @property
     def target_log_key(self) -> str:

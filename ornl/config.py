@@ -8,7 +8,6 @@ from typing import ClassVar
 
 from stemdl.common.cli.errors import StemdlError, check_choice
 from stemdl.common.run.runconfig import BaseRunConfig
-from stemdl.common.run.training import check_options
 from stemdl.common.task import get_task
 
 ORNL = get_task("classify").recipes["ornl"]  # this implementation's recipe
@@ -51,22 +50,26 @@ class OrnlConfig(BaseRunConfig):
     input_norm: str = ORNL.input_norm  # standardize, unit or none (common/data/normalize.py)
     lr_schedule: str = ORNL.lr_schedule  # after warm-up: constant or cosine (common/run/training.py)
     label_smoothing: float = ORNL.label_smoothing
+    loss: str = ORNL.loss  # classification: cross_entropy; density: l1 (ORNL's) or mse
     strategy: str = "auto"  # auto, default, mirrored, multi_worker
     xla: bool = False  # jit-compile the per-replica steps
     checkpoint_keep: int = 2
     slurm_port_base: int = 8888
 
+    IMPL: ClassVar[str] = "ornl"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
         *BaseRunConfig.RESUME_FIELDS, "scale_lr_by_replicas", "warmup_epochs", "dropout",
-        "random_erasing_p", "mixup_alpha")
+        "random_erasing_p", "mixup_alpha", "loss")
 
     def validate(self) -> None:
         """The shared checks (every number's range is in common/run/numbers.py: dropout in
         [0, 1), random_erasing_p in [0, 1], warm-up, weight decay and mixup >= 0), then
         ORNL's own choices."""
         super().validate()
-        check_options(self)
         check_choice("config key 'precision'", self.precision, PRECISIONS)
+        if self.task_spec.target_kind == "array" and self.mixup_alpha > 0:
+            raise StemdlError("config key 'mixup_alpha': mixup mixes class labels; the "
+                              f"{self.task} task has target maps (use 0)")
         check_choice("config key 'strategy'", self.strategy, STRATEGIES)
         if self.checkpoint_keep < 1:
             raise StemdlError(f"config key 'checkpoint_keep': must be >= 1, got {self.checkpoint_keep}")

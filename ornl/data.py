@@ -46,6 +46,9 @@ class PipelineOptions:
     norm: InputNorm | None = None  # None: x / 255 (the former fixed scaling)
     parallel: int | None = None  # parallel reads; None = AUTOTUNE
     prefetch: int | None = None  # batches; None = AUTOTUNE
+    # the density task: every pattern of a sample at once as channels (H, W, 3), and its
+    # target maps (H, W, 3) in place of the label; no pattern choice, no erasing
+    all_patterns: bool = False
 
     @property
     def global_batch(self) -> int:
@@ -63,21 +66,34 @@ def _input_shape(reader: SampleReader) -> tuple[int, int, int]:
     return (channels, size, size)
 
 
-def _reader_map(reader: SampleReader, shape: tuple[int, int, int], norm: InputNorm | None):
-    """index -> (normalized stack float32 (3,H,W), label int32) through the reader."""
+def _reader_map(reader: SampleReader, shape: tuple[int, int, int], norm: InputNorm | None,
+                targets: bool = False):
+    """index -> (index, normalized stack float32 (3,H,W), label int32) through the reader;
+    with `targets`, the sample's target maps float32 (3,H,W) in place of the label."""
     norm = norm or fixed_norm("unit", shape[0])
 
     def load(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sample = reader[int(index)]
-        return norm.apply(model_input(sample.stack, reader.layout)), np.int32(sample.label)
+        stack = norm.apply(model_input(sample.stack, reader.layout))
+        if not targets:
+            return stack, np.int32(sample.label)
+        if sample.target is None:
+            raise DataError(f"sample {int(index)} of the {reader.split} split has no target maps")
+        return stack, np.ascontiguousarray(sample.target, np.float32)
+
+    second = tf.float32 if targets else tf.int32
 
     def fn(index: tf.Tensor):
-        stack, label = tf.numpy_function(load, [index], (tf.float32, tf.int32), stateful=False)
+        stack, label = tf.numpy_function(load, [index], (tf.float32, second), stateful=False)
         stack.set_shape(shape)
-        label.set_shape([])
+        label.set_shape(shape if targets else [])
         return index, stack, label
 
     return fn
+
+
+def _channels_last(stack: tf.Tensor) -> tf.Tensor:
+    return tf.transpose(stack, [1, 2, 0])
 
 
 def train_indices(n: int, epoch: int, opts: PipelineOptions) -> np.ndarray:
@@ -95,13 +111,14 @@ def steps_per_epoch(n: int, opts: PipelineOptions) -> int:
 
 def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions,
                   epochs: int = 1) -> tf.data.Dataset:
-    """Batches of (images (b, H, W, 1), labels (b,)) of `epochs` consecutive epochs from
+    """Batches of (images (b, H, W, 1), labels (b,)) (with `all_patterns`: (stacks
+    (b, H, W, 3), target maps (b, H, W, 3))) of `epochs` consecutive epochs from
     `epoch` on, for one pipeline: epoch after epoch, each exactly `steps_per_epoch`
     batches, so one iterator can serve a whole run (see `Trainer.train_epoch`)."""
     n = len(reader)
     per_epoch = len(train_indices(n, epoch, opts))
     shape = _input_shape(reader)
-    load = _reader_map(reader, shape, opts.norm)
+    load = _reader_map(reader, shape, opts.norm, targets=opts.all_patterns)
     seed, p = opts.seed, opts.random_erasing_p
     # an erased rectangle holds no intensity (0 before normalization, as upstream erased
     # the 0..255 input): per pattern position, the normalized value of 0
@@ -131,7 +148,11 @@ def train_dataset(reader: SampleReader, epoch: int, opts: PipelineOptions,
     parallel = opts.parallel or AUTOTUNE
     ds = tf.data.Dataset.range(epoch, epoch + epochs).flat_map(one_epoch)
     ds = ds.map(load_fn, num_parallel_calls=parallel, deterministic=True)
-    ds = ds.map(augment_fn, num_parallel_calls=parallel, deterministic=True)
+    if opts.all_patterns:
+        ds = ds.map(lambda e, i, stack, maps: (_channels_last(stack), _channels_last(maps)),
+                    num_parallel_calls=parallel, deterministic=True)
+    else:
+        ds = ds.map(augment_fn, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(opts.per_replica_batch, drop_remainder=True)
     return ds.with_options(_options()).prefetch(opts.prefetch or AUTOTUNE)
 
@@ -142,11 +163,15 @@ def eval_indices(n: int, opts: PipelineOptions) -> np.ndarray:
 
 
 def eval_dataset(reader: SampleReader, opts: PipelineOptions) -> tf.data.Dataset:
-    """Batches of (index (b,), stacks (b, 3, H, W, 1), labels (b,)); last batch may be short."""
-    load = _reader_map(reader, _input_shape(reader), opts.norm)
+    """Batches of (index (b,), stacks (b, 3, H, W, 1), labels (b,)); last batch may be short.
+    With `all_patterns`: (index, stacks (b, H, W, 3), target maps (b, H, W, 3))."""
+    load = _reader_map(reader, _input_shape(reader), opts.norm, targets=opts.all_patterns)
     ds = tf.data.Dataset.from_tensor_slices(eval_indices(len(reader), opts))
     ds = ds.map(load, num_parallel_calls=opts.parallel or AUTOTUNE, deterministic=True)
-    ds = ds.map(lambda i, s, y: (i, s[..., None], y))
+    if opts.all_patterns:
+        ds = ds.map(lambda i, s, y: (i, _channels_last(s), _channels_last(y)))
+    else:
+        ds = ds.map(lambda i, s, y: (i, s[..., None], y))
     ds = ds.batch(opts.per_replica_batch, drop_remainder=False)
     return ds.with_options(_options()).prefetch(opts.prefetch or AUTOTUNE)
 

@@ -86,8 +86,13 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
     strategy = tf.distribute.get_strategy()
     net = network_of(cfg, run_dir)
     task = hooks(net["task"])
-    model = task.build_model(net["resnet"], net["in_channels"], net["dropout"],
-                             pipeline.image_size(reader))
+    from types import SimpleNamespace
+
+    size = pipeline.image_size(reader)
+    if task.task.target_kind == "array":
+        task.task.check_split(reader, reader_where(reader), None)
+    spec = get_task(net["task"]).model_spec(SimpleNamespace(**net), size)
+    model = task.build_model(spec, net["in_channels"], net["dropout"], size)
     path = tf.train.latest_checkpoint(str(checkpoint_dir(run_dir)))
     try:
         tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
@@ -112,10 +117,16 @@ def network_of(cfg: OrnlConfig, run_dir: Path) -> dict:
     return {
         "task": spec.get("task", cfg.task),
         "resnet": int(spec.get("resnet", cfg.resnet)),
+        "unet_depth": int(spec.get("unet_depth", cfg.unet_depth)),
+        "unet_width": int(spec.get("unet_width", cfg.unet_width)),
         "in_channels": int(spec.get("in_channels", 1)),
         "dropout": float(spec.get("dropout", cfg.dropout)),
         "input_norm": InputNorm.from_dict(saved) if saved else fixed_norm("unit", 3),
     }
+
+
+def reader_where(reader) -> str:
+    return str(getattr(reader, "folder", None) or f"the {reader.split} split")
 
 
 def time_inference(trainer, reader, batch: int, seed: int):
@@ -125,7 +136,8 @@ def time_inference(trainer, reader, batch: int, seed: int):
     first batch runs once untimed, to trace the graph."""
     from stemdl.ornl import data as pipeline
 
-    opts = pipeline.PipelineOptions(seed=seed, per_replica_batch=batch, norm=trainer.input_norm)
+    opts = pipeline.PipelineOptions(seed=seed, per_replica_batch=batch, norm=trainer.input_norm,
+                                    all_patterns=trainer.hooks.all_patterns)
     metric = trainer.hooks.task.new_metric()
     def batches():
         traced = False
@@ -138,8 +150,9 @@ def time_inference(trainer, reader, batch: int, seed: int):
     def forward(item):
         return trainer.hooks.predict(trainer._forward(item[0])).numpy()
 
+    view = trainer.hooks.host_view
     meter = time_batches(batches(), forward, size=lambda item: int(item[0].shape[0]),
-                         each=lambda item, preds: metric.update(item[1].numpy(), preds))
+                         each=lambda item, preds: metric.update(view(item[1].numpy()), view(preds)))
     return metric, meter.summary()
 
 

@@ -22,7 +22,6 @@ from stemdl.common.infra.progress import progress as progress_bar
 from stemdl.common.infra.signals import raise_if_stopped
 from stemdl.common.metrics import Metric
 from stemdl.common.run.training import lr_factors
-from stemdl.common.workload import PATTERNS_PER_STACK
 from stemdl.ornl import augment
 from stemdl.ornl import data as pipeline
 from stemdl.ornl.distributed import WorkerInfo
@@ -123,6 +122,7 @@ class Trainer:
         label_smoothing: float = 0.0,
         parallel_reads: int | None = None,
         epochs: int | None = None,
+        loss: str = "cross_entropy",
     ) -> None:
         self.strategy, self.info, self.model, self.optimizer = strategy, info, model, optimizer
         self.seed = int(seed)
@@ -131,6 +131,7 @@ class Trainer:
         self.random_erasing_p = float(random_erasing_p)
         self.mixup_alpha = float(mixup_alpha)
         self.hooks = hooks(task)
+        self.loss = loss
         self.input_norm = input_norm
         self.label_smoothing = float(label_smoothing)
         self.parallel_reads = parallel_reads or None  # per input pipeline; None: autotune
@@ -157,6 +158,7 @@ class Trainer:
             random_erasing_p=self.random_erasing_p,
             norm=self.input_norm,
             parallel=self.parallel_reads,
+            all_patterns=self.hooks.all_patterns,
         )
 
     def steps_per_epoch(self, reader: SampleReader) -> int:
@@ -180,7 +182,7 @@ class Trainer:
         return loss, grads
 
     def _per_example_loss(self, labels, logits):
-        return self.hooks.per_example_loss(labels, logits, self.label_smoothing)
+        return self.hooks.per_example_loss(labels, logits, self.label_smoothing, self.loss)
 
     def _replica_train(self, images, labels):
         ctx = tf.distribute.get_replica_context()
@@ -250,11 +252,7 @@ class Trainer:
 
     # -- evaluation ------------------------------------------------------------------
     def _eval_logits(self, stacks):
-        shape = tf.shape(stacks)  # (b, 3, H, W, 1)
-        flat = tf.reshape(stacks, tf.concat([[-1], shape[2:]], axis=0))
-        logits = self.model(flat, training=False)
-        logits = tf.reshape(logits, [shape[0], PATTERNS_PER_STACK, -1])
-        return tf.reduce_mean(tf.cast(logits, tf.float32), axis=1)
+        return self.hooks.eval_forward(self.model, stacks)
 
     def _replica_eval(self, indices, stacks, labels):
         # a worker whose shard ran out gets empty batches (MultiWorkerMirroredStrategy keeps
@@ -262,7 +260,7 @@ class Trainer:
         logits = tf.cond(
             tf.shape(stacks)[0] > 0,
             lambda: self._forward(stacks),
-            self.hooks.empty_outputs,
+            lambda: self.hooks.empty_outputs(stacks),
         )
         preds = self.hooks.predict(logits)
         return self.hooks.state_update(labels, preds), indices, labels, preds
@@ -299,7 +297,8 @@ class Trainer:
             self._sync_step()
 
     def evaluate(self, reader: SampleReader, keep_predictions: bool = False) -> EvalOutput:
-        """Logits averaged over the 3 patterns; the metric's state summed over all replicas/workers.
+        """The task's outputs (classification: logits averaged over the 3 patterns); the
+        metric's state summed over all replicas/workers.
 
         The replicas' BatchNorm statistics are synchronised first (`sync_statistics`)."""
         self.sync_statistics()
@@ -309,7 +308,7 @@ class Trainer:
         if self._eval_step is None:  # batch dimension None: the short last batch reuses it
             self._eval_step, self.startup["eval_trace_s"] = trace_once(
                 self._distributed_eval_step, dist.element_spec)
-        total = np.zeros(self.hooks.state_size, np.int64)
+        total = np.zeros(self.hooks.state_size, self.hooks.state_dtype)
         kept: list[list[np.ndarray]] = [[], [], []]
         local = self.strategy.experimental_local_results
         steps = math.ceil(len(reader) / (self.eval_batch * self.strategy.num_replicas_in_sync))
@@ -321,9 +320,10 @@ class Trainer:
             bar.update(1)
             if keep_predictions:
                 for store, value in zip(kept, (indices, labels, preds), strict=True):
-                    store.extend(np.asarray(v).ravel() for v in local(value))
+                    store.extend(np.asarray(v).reshape(-1, *np.shape(v)[1:]) for v in local(value))
         bar.close()
         out = EvalOutput(self.hooks.metric(total))
         if keep_predictions and kept[0]:
-            out.indices, out.labels, out.preds = (np.concatenate(k).astype(np.int64) for k in kept)
+            out.indices, out.labels, out.preds = (self.hooks.host_view(np.concatenate(k))
+                                                  for k in kept)
         return out

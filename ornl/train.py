@@ -181,9 +181,17 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
         check_same_data(spec_file, spec.get("data"), data_fingerprint(readers))
     # one replica at least (the replicas are known once the strategy exists: setup checks again)
     check_global_batch(cfg.batch_size, 1, len(readers["train"]))
+    cfg.model_spec(network_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
     cfg.eval_batch_size = bounded_eval_batch(cfg.eval_batch_size, cfg.batch_size, readers,
                                              note=rank == 0)
     return readers, rank
+
+
+def network_input_size(reader) -> int:
+    """Side of the network's input for this reader's stacks (raw stacks reduce to 128)."""
+    from stemdl.common.data.transform import input_size
+
+    return input_size(reader.layout, int(reader.image_shape()[-1]))
 
 
 def dry_run(cfg: OrnlConfig) -> int:
@@ -287,6 +295,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     steps = len(train) // global_batch
     base_lr = cfg.learning_rate * (info.replicas if cfg.scale_lr_by_replicas else 1)
     size = pipeline.image_size(train)
+    spec = cfg.model_spec(size)
+    in_channels = cfg.recipe.in_channels  # classification: one pattern; density: all 3
 
     recorder = RunRecorder(
         cfg.run_dir, "ornl", task=cfg.task_spec, division=cfg.division, target=cfg.target,
@@ -298,13 +308,15 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
                         platform=cfg.platform or host_info()["hostname"])
     norm = run_input_norm(cfg.input_norm, train, cfg.seed, cfg.run_dir if cfg.resume else None)
     if info.is_chief:
-        write_model_spec(cfg.run_dir, {"task": cfg.task, "resnet": cfg.resnet, "in_channels": 1,
+        write_model_spec(cfg.run_dir, {"task": cfg.task, "resnet": cfg.resnet,
+                                       "unet_depth": cfg.unet_depth, "unet_width": cfg.unet_width,
+                                       "in_channels": in_channels,
                                        "num_classes": task.outputs, "dropout": cfg.dropout,
                                        "image_size": size, "input_norm": norm.as_dict(),
                                        "fingerprint": cfg.fingerprint(),
                                        "data": data_fingerprint(readers)})
     with strategy.scope():
-        model = task.build_model(cfg.resnet, 1, cfg.dropout, size)
+        model = task.build_model(spec, in_channels, cfg.dropout, size)
         optimizer = make_optimizer(base_lr, cfg.weight_decay, cfg.warmup_epochs * steps,
                                    cfg.warmup_epochs, cfg.mixed_policy == "mixed_float16",
                                    cfg.lr_schedule, steps * cfg.epochs)
@@ -316,7 +328,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
                       per_replica_batch=cfg.batch_size, eval_batch=cfg.eval_batch_size,
                       random_erasing_p=cfg.random_erasing_p, mixup_alpha=cfg.mixup_alpha,
                       xla=cfg.xla, input_norm=norm, label_smoothing=cfg.label_smoothing,
-                      parallel_reads=cfg.num_workers, epochs=cfg.epochs, task=cfg.task)
+                      parallel_reads=cfg.num_workers, epochs=cfg.epochs, task=cfg.task,
+                      loss=cfg.loss)
     recorder.hyperparameters({
         Keys.SEED: cfg.seed,
         Keys.GLOBAL_BATCH_SIZE: global_batch,
@@ -330,10 +343,11 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         Keys.ACCELERATORS_PER_NODE: info.local_replicas if on_gpu else 0,  # 0: a CPU run
         Keys.WORLD_SIZE: info.replicas,  # the ranks, also on CPU where no accelerator is logged
         Keys.RECIPE: "ornl",
-        Keys.MODEL_NAME: f"resnet{cfg.resnet}",
+        Keys.MODEL_NAME: spec.name,
         cfg.task_spec.target_log_key: cfg.target,
         Keys.INPUT_NORM: norm.as_dict(),
     })
+    recorder.baseline(readers)
     recorder.init_stop()
     return Setup(cfg, readers, strategy, info, model, optimizer, ckpt, trainer, recorder, done,
                  on_gpu, threads)
@@ -397,7 +411,7 @@ def finish(run: Setup) -> RunResult:
                   "precision": cfg.mixed_policy, "xla": cfg.xla, **run.threads},
         config=to_dict(cfg),
         world_size=info.replicas,
-        model_name=f"resnet{cfg.resnet}",
+        model_name=run.recorder.result.model_name,
         parameters=trainable_parameters(run.model),
         model_size_bytes=weights_bytes((v.shape, tf.as_dtype(v.dtype).size) for v in variables),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,

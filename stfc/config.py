@@ -20,7 +20,6 @@ from stemdl.common.modelspec import resnet_spec
 from stemdl.common.run.config import to_dict
 from stemdl.common.run.dryrun import add_dry_run
 from stemdl.common.run.runconfig import BaseRunConfig, load_run_config
-from stemdl.common.run.training import LOSSES, check_options
 from stemdl.common.task import get_task
 
 STFC = get_task("classify").recipes["stfc"]  # this implementation's recipe
@@ -51,7 +50,7 @@ class StfcConfig(BaseRunConfig):
     weight_decay: float = STFC.weight_decay
     optimizer: str = STFC.optimizer
     momentum: float = 0.9  # sgd only
-    loss: str = STFC.loss  # cross_entropy, or mse on one-hot targets (upstream's; open)
+    loss: str = STFC.loss  # cross_entropy, or mse on one-hot targets (upstream's; open); density: mse or l1
     input_norm: str = STFC.input_norm  # standardize, unit or none (common/data/normalize.py)
     lr_schedule: str = STFC.lr_schedule  # constant or cosine (common/run/training.py)
     label_smoothing: float = STFC.label_smoothing
@@ -71,7 +70,6 @@ class StfcConfig(BaseRunConfig):
     def validate(self) -> None:
         super().validate()
         resnet_spec(self.resnet)  # one-line error for an unknown depth
-        check_options(self, LOSSES)
         check_choice("config key 'optimizer'", self.optimizer, OPTIMIZERS)
         check_choice("config key 'precision'", self.precision, PRECISIONS)
         if not 0.0 < self.train_fraction <= 1.0:
@@ -100,6 +98,7 @@ class StfcConfig(BaseRunConfig):
             self.accelerator = "cpu"
         super().settle_devices()
 
+    IMPL: ClassVar[str] = "stfc"
     OUTPUT_KEYS: ClassVar[tuple[str, ...]] = ("log_file", "mlperf_log", "model_file")
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (*BaseRunConfig.RESUME_FIELDS, "optimizer",
                                                 "momentum", "train_fraction", "loss")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -25,7 +26,8 @@ from stemdl.common.data.transform import model_input
 
 class ReaderDataset(Dataset):
     """A SampleReader as a map-style torch Dataset: (network input float32 (3,H,W), label
-    int64); raw stacks are preprocessed on the fly (`common.data.transform.model_input`), then `norm`
+    int64), or with `targets` (the density task) (input, target maps float32 (3,H,W));
+    raw stacks are preprocessed on the fly (`common.data.transform.model_input`), then `norm`
     (the run's `InputNorm`; None: the 0..255 values as they are) is applied.
 
     `__getitems__` fetches a whole batch through the reader's `read_batch` where it has
@@ -33,10 +35,11 @@ class ReaderDataset(Dataset):
     """
 
     def __init__(self, reader: SampleReader, indices: Sequence[int] | None = None,
-                 norm: InputNorm | None = None) -> None:
+                 norm: InputNorm | None = None, targets: bool = False) -> None:
         self.reader = reader
         self.indices = np.arange(len(reader)) if indices is None else np.asarray(indices)
         self.norm = norm
+        self.targets = targets
 
     def _input(self, stacks: np.ndarray) -> np.ndarray:
         x = model_input(stacks, self.reader.layout)
@@ -45,22 +48,34 @@ class ReaderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
         sample = self.reader[int(self.indices[i])]
-        return torch.from_numpy(self._input(sample.stack)), int(sample.label)
+        x = torch.from_numpy(self._input(sample.stack))
+        if self.targets:
+            return x, torch.from_numpy(self._target(sample.target, int(self.indices[i])))
+        return x, int(sample.label)
+
+    def _target(self, target: np.ndarray | None, index: int) -> np.ndarray:
+        if target is None:
+            raise StemdlError(f"sample {index} of the {self.reader.split} split has no target maps")
+        return np.ascontiguousarray(target, dtype=np.float32)
 
     def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.indices[np.asarray(items, dtype=np.int64)]
         read_batch = getattr(self.reader, "read_batch", None)
         if read_batch is not None:
-            stacks, labels = read_batch(idx)
+            got = read_batch(idx, targets=True) if self.targets else read_batch(idx)
+            stacks, labels = got[0], got[-1]
         else:
             samples = [self.reader[int(i)] for i in idx]
             stacks = np.stack([s.stack for s in samples])
-            labels = np.array([s.label for s in samples])
+            labels = (np.stack([self._target(s.target, int(i)) for s, i in zip(samples, idx, strict=True)])
+                      if self.targets else np.array([s.label for s in samples]))
         stacks = self._input(stacks)
+        second = (np.ascontiguousarray(labels, dtype=np.float32) if self.targets
+                  else np.asarray(labels, dtype=np.int64))
         return (torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)),
-                torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+                torch.from_numpy(second))
 
     def labels(self) -> np.ndarray:
         return np.asarray(self.reader.labels())[self.indices]
@@ -124,6 +139,7 @@ class StemdlDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         limit_train_batches: int | None = None,
         input_norm: InputNorm | None = None,
+        targets: bool = False,
     ) -> None:
         super().__init__()
         self.readers = readers
@@ -134,7 +150,8 @@ class StemdlDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.limit_train_batches = limit_train_batches
         self.datasets = {
-            split: ReaderDataset(r, train_indices if split == "train" else None, input_norm)
+            split: ReaderDataset(r, train_indices if split == "train" else None, input_norm,
+                                 targets=targets and split != "inference")
             for split, r in readers.items()
         }
 

@@ -1,4 +1,5 @@
-"""`stemdl evaluate stfc`: macro F1, top-1 and latency of a trained model on one split.
+"""`stemdl evaluate stfc`: the task's metrics (macro F1 and top-1; NMSE, MAE, ...) and
+latency of a trained model on one split.
 
 Accepts the Lightning checkpoint of a run (run_dir/checkpoints/last.ckpt) or its model
 file (run_dir/model.pt); both carry the hyper-parameters that rebuild the network (depth,
@@ -45,13 +46,34 @@ def checkpoint_norm(data: dict[str, Any]) -> InputNorm:
     return InputNorm.from_dict(saved) if saved else fixed_norm("none", 3)
 
 
+def _task_model(path: Path, data: dict[str, Any], state: dict[str, Any]):
+    """(network, its name, InputNorm) of a checkpoint whose hyper-parameters name a task
+    other than classification (the density U-Net)."""
+    from types import SimpleNamespace
+
+    from stemdl.stfc.tasks import hooks
+
+    hp = data["hyper_parameters"]
+    task = str(hp["task"])
+    config = SimpleNamespace(**{k: hp.get(k) for k in ("resnet", "unet_depth", "unet_width")})
+    spec = get_task(task).model_spec(config, int(hp.get("image_size") or 0))
+    model = hooks(task).build_model(spec, int(hp.get("in_channels", 3)))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise StemdlError(f"{path}: weights do not fit {spec.name} ({str(err).splitlines()[0]})") from None
+    return model.eval(), spec.name, checkpoint_norm(data)
+
+
 def model_from_checkpoint(path: Path):
-    """(ResNet, depth, InputNorm) stored in `path`; one-line errors for anything else."""
+    """(network, its name, InputNorm) stored in `path`; one-line errors for anything else."""
     from stemdl.stfc.resnet import build_resnet
     from stemdl.stfc.train import load_checkpoint
 
     data = load_checkpoint(path)
     state = _strip(data.get("state_dict", data))
+    if str((data.get("hyper_parameters") or {}).get("task", "classify")) != "classify":
+        return _task_model(path, data, state)
     try:
         in_channels = int(state["stem.0.weight"].shape[1])
         num_classes = int(state["fc.weight"].shape[0])
@@ -68,7 +90,7 @@ def model_from_checkpoint(path: Path):
             norm = checkpoint_norm(data)
             if len(norm.mean) != in_channels:
                 norm = fixed_norm(norm.mode, in_channels) if norm.mode != "standardize" else norm
-            return model.eval(), depth, norm
+            return model.eval(), f"resnet{depth}", norm
     raise StemdlError(f"{path}: weights match none of resnet{', resnet'.join(map(str, RESNET_DEPTHS))}")
 
 
@@ -84,7 +106,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
     if batch_size < 1:
         raise StemdlError(f"--batch-size: must be >= 1, got {batch_size}")
     check_workers("--workers", workers)
-    model, depth, norm = model_from_checkpoint(Path(checkpoint))
+    model, name, norm = model_from_checkpoint(Path(checkpoint))
     reader = open_split_dir(data, split)
     if len(reader) == 0:
         raise StemdlError(f"{data}: the {split} split holds no samples")
@@ -93,9 +115,12 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
         raise StemdlError("--precision 16-mixed needs a GPU")
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     model.to(device)
-    loader = torch.utils.data.DataLoader(ReaderDataset(reader, norm=norm), batch_size=batch_size,
-                                         num_workers=workers, collate_fn=collate)
     task_hooks = hooks(task)
+    if task_hooks.task.target_kind == "array":
+        task_hooks.task.check_split(reader, data, None)
+    dataset = ReaderDataset(reader, norm=norm, targets=task_hooks.task.target_kind == "array")
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers,
+                                         collate_fn=collate)
     metric = task_hooks.task.new_metric()
     t_start = time.perf_counter()
     bar = progress(len(reader), f"evaluate {split}", "sample")
@@ -113,7 +138,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", batch
                              each=each)
     return {
         "checkpoint": str(checkpoint), "data": str(data), "split": split, "task": task,
-        "model": f"resnet{depth}", "input_norm": norm.mode, "samples": metric.samples,
+        "model": name, "input_norm": norm.mode, "samples": metric.samples,
         **metric.result(), "seconds": time.perf_counter() - t_start,
         "inference": meter.summary(),
     }

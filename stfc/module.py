@@ -20,11 +20,13 @@ import torch.distributed as dist
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.metrics import Metric
 from stemdl.common.run.training import lr_factors
+from stemdl.common.task import get_task
 from stemdl.stfc.tasks import hooks
 
 
 class StfcModule(pl.LightningModule):
-    """The task's network on ResNet-`resnet`; the metric of the last validation/test in
+    """The task's network (ResNet-`resnet`; the density task's U-Net of `unet_depth`,
+    `unet_width` for `image_size`); the metric of the last validation/test in
     `val_metric` / `test_metric` (summed over ranks)."""
 
     def __init__(
@@ -45,6 +47,9 @@ class StfcModule(pl.LightningModule):
         input_norm: dict | None = None,
         task: str = "classify",
         data_fingerprint: dict | None = None,
+        unet_depth: int = 3,
+        unet_width: int = 16,
+        image_size: int | None = None,  # the network's input size (the density U-Net's)
     ) -> None:
         super().__init__()
         # the hyperparameters travel in every checkpoint: depth, channels, classes and the
@@ -52,14 +57,15 @@ class StfcModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["keep_predictions"])
         self.hooks = hooks(task)
         self.hparams["num_classes"] = self.hooks.outputs  # recorded: the network's outputs
-        self.model = self.hooks.build_model(resnet, in_channels)
+        self.spec = get_task(task).model_spec(self.hparams, image_size or 0)
+        self.model = self.hooks.build_model(self.spec, in_channels)
         self.loss = self.hooks.make_loss(loss, label_smoothing)
         self.keep_predictions = keep_predictions
         self._state: torch.Tensor | None = None
-        self._preds: list[np.ndarray] = []
+        self._preds: list[tuple[np.ndarray, np.ndarray]] = []
         self.val_metric: Metric | None = None
         self.test_metric: Metric | None = None
-        self.predictions: dict[str, np.ndarray] = {}  # rank-local y_true/y_pred (tests)
+        self.predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # rank-local (targets, predictions)
         self.train_samples_seen = 0
         self.last_train_loss: float | None = None
         self._loss_sum: torch.Tensor | None = None
@@ -121,7 +127,7 @@ class StfcModule(pl.LightningModule):
         pred = self.hooks.predict(self(x))
         self._state = self.hooks.eval_update(self._state, pred, y)
         if self.keep_predictions:
-            self._preds.append(torch.stack([y, pred]).cpu().numpy())
+            self._preds.append((y.cpu().numpy(), pred.cpu().numpy()))
 
     def _all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -133,8 +139,10 @@ class StfcModule(pl.LightningModule):
         assert self._state is not None
         metric = self.hooks.metric(self._all_reduce(self._state).cpu().numpy())
         if self.keep_predictions:
-            both = np.concatenate(self._preds, axis=1) if self._preds else np.zeros((2, 0), int)
-            self.predictions[split] = both
+            if self._preds:
+                self.predictions[split] = tuple(np.concatenate(part) for part in zip(*self._preds))
+            else:
+                self.predictions[split] = (np.zeros(0, int), np.zeros(0, int))
         # identical on every rank (already reduced): no sync_dist needed
         for name, value in metric.result().items():
             self.log(f"{split}_{name}", value, rank_zero_only=False, sync_dist=False)

@@ -227,9 +227,17 @@ def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, A
     if ckpt is not None:  # the hyper-parameters read above: one load of the checkpoint
         check_same_data(ckpt, saved.get("data_fingerprint"), data_fingerprint(readers))
     check_global_batch(config.batch_size, layout.world_size, len(readers["train"]))
+    config.model_spec(network_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
     config.eval_batch_size = bounded_eval_batch(config.eval_batch_size, config.batch_size,
                                                 readers, note=rank == 0)
     return run_dir, ckpt, layout, readers
+
+
+def network_input_size(reader: Any) -> int:
+    """Side of the network's input for this reader's stacks (raw stacks reduce to 128)."""
+    from stemdl.common.data.transform import input_size
+
+    return input_size(reader.layout, int(reader.image_shape()[-1]))
 
 
 def accelerators_logged(config: StfcConfig, layout: Any) -> int:
@@ -290,7 +298,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         readers, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
         num_workers=config.num_workers, seed=config.seed,
         pin_memory=layout.accelerator == "gpu", limit_train_batches=config.limit_train_batches,
-        input_norm=norm,
+        input_norm=norm, targets=config.task_spec.target_kind == "array",
     )
     world = layout.world_size
     module = StfcModule(
@@ -301,6 +309,8 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         label_smoothing=config.label_smoothing, lr_schedule=config.lr_schedule,
         total_steps=dm.steps_per_epoch(world) * config.epochs, input_norm=norm.as_dict(),
         task=config.task, data_fingerprint=data_fingerprint(readers),
+        unet_depth=config.unet_depth, unet_width=config.unet_width,
+        image_size=network_input_size(readers["train"]),
     )
     recorder.hyperparameters({
         Keys.SEED: config.seed,
@@ -314,10 +324,11 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         Keys.ACCELERATORS_PER_NODE: accelerators_logged(config, layout),
         Keys.WORLD_SIZE: world,  # the ranks, also on CPU where no accelerator is logged
         Keys.RECIPE: "stfc",
-        Keys.MODEL_NAME: f"resnet{config.resnet}",
+        Keys.MODEL_NAME: module.spec.name,
         config.task_spec.target_log_key: config.target,
         Keys.INPUT_NORM: norm.as_dict(),
     })
+    recorder.baseline(readers)
 
     callbacks: list[pl.Callback] = [
         RecorderCallback(recorder, run_dir if config.save_predictions else None),
@@ -362,7 +373,7 @@ def finish(run: Setup) -> TrainOutcome:
     """Test, time inference and save the model (rank 0), then write the run's results."""
     import torch
 
-    from stemdl.stfc.resnet import count_trainable
+    from stemdl.stfc.resnet import count_trainable  # any torch module
 
     config, module, trainer, readers = run.config, run.module, run.trainer, run.readers
     test: dict[str, float] = {}

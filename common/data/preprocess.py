@@ -187,7 +187,7 @@ def _save_npz(path: Path, data: np.ndarray, label: int, material: str,
 
 def _target(task: Task, handle: h5py.File, name: str, where: str) -> np.ndarray | None:
     """The sample's target maps (3, S, S), None when the raw sample has no potential."""
-    from stemdl.common.tasks.density.target import target_maps
+    from stemdl.common.data.targets import target_maps
 
     potential = read_potential(handle[name], where)
     return None if potential is None else target_maps(potential, task.size, task.target)
@@ -399,7 +399,7 @@ def preprocess(
         raise StemdlError(f"--size must be at least {MIN_SIZE} px, got {size} (below it the "
                           "ResNets' stride-2 stem and pooling leave no image)")
     check_workers("--workers", workers, minimum=1)
-    from stemdl.common.tasks.density.target import check_kind
+    from stemdl.common.data.targets import check_kind
 
     check_kind(target)
     layout = detect_layout(raw)

@@ -22,6 +22,7 @@ from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK
 
 STACK = "cbed_stack"  # the dataset of one sample group
 POTENTIAL = "potential"  # ours, beside it: the projected potential of each zone axis
+POTENTIAL_UNITS = "eV*Angstrom"
 SPACE_GROUP_ATTR = "space_group"  # attributes of a sample group
 MATERIAL_ATTR = "material"
 GROUP_RE = re.compile(r"^sample_(?P<material>[^_]+)_(?P<energy>[^_]+)$")

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from stemdl.common.data.transform import input_size
+
 DRY_RUN_HELP = ("check the config, the data and the run folder, print the plan, and exit "
                 "without training or writing anything")
 
@@ -58,7 +60,9 @@ def train_plan(impl: str, config: Any, run_dir: Path, readers: Mapping[str, Any]
     else:
         batch_text = f"batch {batch} per replica (replicas: decided when the framework starts)"
     task = config.task_spec
-    lines.append(f"  task: {task.name}; model: resnet{config.resnet}; {config.epochs} epochs (mode "
+    train = readers["train"]
+    size = input_size(train.layout, int(train.image_shape()[-1]))
+    lines.append(f"  task: {task.name}; model: {config.model_spec(size).name}; {config.epochs} epochs (mode "
                  f"{config.mode}, target {task.label(task.primary_metric)} {config.target:g}); "
                  f"{batch_text}")
     lines.append(f"  optimizer: {getattr(config, 'optimizer', 'adamw')}, learning rate "

@@ -63,6 +63,9 @@ RANGES: dict[str, Range] = {
     "mixup_alpha": NON_NEGATIVE,
     "warmup_epochs": NON_NEGATIVE,
     "target_f1": Range(0.0, 1.0, low_open=True),
+    "target_nmse": Range(0.0, 1.0, low_open=True),  # 1.0: the zero map's score
+    "unet_depth": Range(1, 6, integer=True),  # common/tasks/density/model.py MAX_DEPTH
+    "unet_width": Range(1, 256, integer=True),  # MAX_WIDTH
     # numpy's and the frameworks' generators take a seed in [0, 2**32 - 1]
     "seed": SEED_RANGE,
 }

@@ -81,6 +81,7 @@ class RunResult:
     train_samples_per_s: float | None = None
     eval_samples_per_s: float | None = None
     best_val: dict[str, float] = field(default_factory=dict)  # each metric's best over the epochs
+    baseline: dict[str, float] = field(default_factory=dict)  # what learning nothing scores on val
     detail: dict[str, Any] = field(default_factory=dict)  # Metric.detail() of the best epoch
     test: dict[str, float] = field(default_factory=dict)  # the test split's metrics
     inference: dict[str, Any] = field(default_factory=dict)  # LatencyMeter.summary()

@@ -20,6 +20,7 @@ from stemdl.common.run.bounds import check_workers
 from stemdl.common.run.config import build, parse_overrides, read_yaml
 from stemdl.common.run.numbers import check_numbers
 from stemdl.common.run.rundir import default_run_dir
+from stemdl.common.run.training import check_options
 from stemdl.common.task import DEFAULT_TASK, Task, get_task, task_names
 
 C = TypeVar("C", bound="BaseRunConfig")
@@ -46,8 +47,11 @@ class BaseRunConfig:
     epochs: int = 10
     mode: str = "epochs"  # "epochs": fixed epochs; "target": stop when the primary metric reaches its target
     target_f1: float = get_task(DEFAULT_TASK).target  # classification's target (Task.target_key)
+    target_nmse: float = get_task("density").target  # the density task's target
     seed: int = 1234
-    resnet: int = 50
+    resnet: int = 50  # classification's network
+    unet_depth: int = 3  # the density task's network: pooling levels and base width
+    unet_width: int = 16
     batch_size: int = 32  # per process / replica
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -71,12 +75,13 @@ class BaseRunConfig:
 
     # the settings a resumed run must share with the run that wrote its checkpoint
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "task", "resnet", "batch_size", "learning_rate", "weight_decay", "seed", "precision",
+        "task", "resnet", "unet_depth", "unet_width", "batch_size", "learning_rate", "weight_decay", "seed", "precision",
         "train_samples", "nodes", "devices", "input_norm", "lr_schedule", "label_smoothing")
 
     # output files a config may name (upstream's log_file, mlperf_logfile, model_file):
     # relative to the run folder unless the config names them and gives no run_dir
     OUTPUT_KEYS: ClassVar[tuple[str, ...]] = ()
+    IMPL: ClassVar[str] = ""  # the implementation whose recipe the defaults are ("stfc", "ornl")
 
     def outputs_outside(self, run_dir: str | Path) -> dict[str, Path]:
         """The output files (key -> path) that do not go into `run_dir`."""
@@ -88,8 +93,21 @@ class BaseRunConfig:
         return out
 
     def fingerprint(self) -> dict[str, Any]:
-        """This run's values of RESUME_FIELDS (a checkpoint records them; common.run.runpolicy)."""
-        return {k: getattr(self, k) for k in self.RESUME_FIELDS if hasattr(self, k)}
+        """This run's values of RESUME_FIELDS (a checkpoint records them; common.run.runpolicy);
+        the other task's network keys are left out (they have no effect)."""
+        other = {"resnet"} if self.task_spec.target_kind == "array" else {"unet_depth", "unet_width"}
+        return {k: getattr(self, k) for k in self.RESUME_FIELDS
+                if hasattr(self, k) and k not in other}
+
+    @property
+    def recipe(self) -> Any:
+        """The closed-division recipe of this run's task for this implementation."""
+        return self.task_spec.recipes[self.IMPL]
+
+    def model_spec(self, image_size: int) -> Any:
+        """The task's network for images of `image_size` px (one-line errors: a U-Net depth
+        that does not divide the size)."""
+        return self.task_spec.model_spec(self, int(image_size))
 
     def validate(self) -> None:
         """Raise a one-line StemdlError for values that can never work."""
@@ -111,6 +129,8 @@ class BaseRunConfig:
             raise StemdlError(f"config key 'num_threads': must be >= 1, got {self.num_threads}")
         check_numbers(self)  # every number finite; learning_rate, weight_decay, ... in range
         resnet_spec(self.resnet)  # an unknown depth: one line before any framework starts
+        if self.IMPL:
+            check_options(self, self.recipe.losses)
 
     @property
     def task_spec(self) -> Task:
@@ -202,6 +222,25 @@ def settle_division(config: BaseRunConfig, recipe: object, explicit: bool) -> No
     config.division = "open"
 
 
+def task_recipe_defaults(schema: type, values: Mapping[str, Any],
+                         aliases: Mapping[str, str] | None, recipe: object | None,
+                         ) -> tuple[dict[str, Any], object | None]:
+    """The values with the run's task's recipe filling every recipe key they do not set
+    (the schema's defaults are classification's), and that recipe. `recipe` names the
+    implementation (its `name`); the task is `values["task"]` (default classify)."""
+    if recipe is None:
+        return dict(values), None
+    task = values.get("task", DEFAULT_TASK)
+    if str(task) not in task_names():
+        return dict(values), recipe  # validate() says what is wrong, in one line
+    mine = get_task(str(task)).recipes.get(getattr(recipe, "name", ""), recipe)
+    given = {(aliases or {}).get(k, k) for k in values}
+    keys = {f.name for f in fields(schema)}
+    filled = {f.name: getattr(mine, f.name) for f in fields(mine)  # type: ignore[arg-type]
+              if f.name in keys and f.name not in given}
+    return {**filled, **values}, mine
+
+
 def run_config_from_values(
     schema: type[C],
     values: Mapping[str, Any],
@@ -209,8 +248,11 @@ def run_config_from_values(
     recipe: object | None = None,
 ) -> C:
     """A checked run config from raw key/values: upstream spellings accepted, `~` expanded in
-    paths, the division settled against `recipe`, values validated."""
+    paths, the task's recipe as the defaults, the division settled against it, values
+    validated."""
     values = normalise_upstream(dict(values))
+    explicit_division = "division" in values
+    values, recipe = task_recipe_defaults(schema, values, aliases, recipe)
     config = build(schema, values, aliases)
     for key in PATH_KEYS:
         value = getattr(config, key)
@@ -219,7 +261,7 @@ def run_config_from_values(
     config.validate()  # before the division note: a bad value is the only line shown
     place_named_outputs(config, {(aliases or {}).get(k, k) for k in values})
     if recipe is not None:
-        settle_division(config, recipe, explicit="division" in values)
+        settle_division(config, recipe, explicit=explicit_division)
     config.settle_devices()
     return config
 

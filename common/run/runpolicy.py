@@ -166,6 +166,9 @@ def summary_line(result: RunResult, run_dir: str | Path) -> str:
     task = get_task(result.task)
     last = result.epochs[-1].val if result.epochs else {}
     best = f" (best {task.label(result.primary_metric)} {fmt(result.best(), '.4f')})"
+    if result.baseline.get(result.primary_metric) is not None:  # what learning nothing scores
+        best += (f", baseline {task.label(result.primary_metric)} "
+                 f"{result.baseline[result.primary_metric]:.4f}")
     test = f", {metrics_text(result.test, task, 'test ')}" if result.test else ""
     rate = f", {result.train_samples_per_s:.1f} samples/s" if result.train_samples_per_s else ""
     ttt = f", time to target {result.time_to_target_s:.1f} s" if result.reached_target else ""

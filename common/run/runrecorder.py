@@ -158,6 +158,18 @@ class RunRecorder:
         if not self.continuing:
             self.logger.hyperparameters(values)
 
+    def baseline(self, readers: Mapping[str, Any]) -> dict[str, float]:
+        """The task's baseline on the validation split (the density task: the training-mean
+        map), kept in results.json and logged (its primary metric) so that learning is read
+        against it; {} for a task without one. Every rank computes it (no collective)."""
+        if self.task.baseline is None or "val" not in readers:
+            return {}
+        values = dict(self.task.baseline(readers["train"], readers["val"]))
+        self.result.baseline = values
+        if values and not self.continuing:
+            self.logger.event(self.task.baseline_log_key, values[self.task.primary_metric])
+        return values
+
     def init_stop(self) -> None:
         self.result.init_time_s = self.timer.stop("init")
         if not self.continuing:

@@ -59,5 +59,5 @@ def check_options(config: object, losses: tuple[str, ...] = ("cross_entropy",)) 
     loss = getattr(config, "loss", "cross_entropy")
     if loss not in losses:
         raise StemdlError(f"config key 'loss': '{loss}' is not one of {', '.join(losses)}")
-    if loss == "mse" and smoothing:
-        raise StemdlError("config key 'label_smoothing': applies to cross_entropy, not to loss mse")
+    if loss != "cross_entropy" and smoothing:
+        raise StemdlError(f"config key 'label_smoothing': applies to cross_entropy, not to loss {loss}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from stemdl.common.cli.errors import StemdlError
-from stemdl.common.data.raw import MATERIAL_ATTR, SPACE_GROUP_ATTR
+from stemdl.common.data.raw import MATERIAL_ATTR, POTENTIAL_UNITS, SPACE_GROUP_ATTR
 from stemdl.common.infra.lock import LOCK_PREFIX, locked_folder
 from stemdl.common.infra.progress import progress as progress_bar
 from stemdl.common.infra.ranks import share
@@ -97,8 +97,6 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
 
 def potential_attrs(physics) -> dict:
     """What a reader needs to use the potential maps: units, pixel, window, blur."""
-    from stemdl.common.tasks.density.facts import POTENTIAL_UNITS
-
     return {"units": POTENTIAL_UNITS, "pixel_size_angstrom": physics.extent / physics.gpts,
             "window_angstrom": physics.extent / 2, "window_origin_angstrom": physics.extent / 4,
             "blur_sigma_px": 0.0}

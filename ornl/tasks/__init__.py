@@ -1,6 +1,6 @@
 """The TensorFlow half of each task: the hooks the task-neutral ORNL loop calls.
 
-One module per task (`classify.py`), each defining `HOOKS`; `hooks(name)` imports it on
+One module per task (`classify.py`, `density.py`), each defining `HOOKS`; `hooks(name)` imports it on
 first use. A task's hooks build its Keras model, give its per-example loss, predict, and
 turn a batch into the increment of the task's metric state (one vector the replicas sum).
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from stemdl.common.task import get_task
 
-HOOK_MODULES = {"classify": "stemdl.ornl.tasks.classify"}
+HOOK_MODULES = {"classify": "stemdl.ornl.tasks.classify", "density": "stemdl.ornl.tasks.density"}
 
 
 def hooks(name: str) -> Any:

@@ -9,6 +9,7 @@ import tensorflow as tf
 from stemdl.common.task import get_task
 from stemdl.common.tasks.classify.facts import NUM_LOGITS
 from stemdl.common.tasks.classify.metric import ConfusionMatrix
+from stemdl.common.workload import PATTERNS_PER_STACK
 from stemdl.ornl.resnet import build_resnet
 
 
@@ -18,12 +19,27 @@ class ClassifyHooks:
     task = get_task("classify")
     outputs = NUM_LOGITS
     state_size = NUM_LOGITS * NUM_LOGITS
+    state_dtype = np.int64
+    all_patterns = False  # training: one random pattern; evaluation: logits averaged
 
-    def build_model(self, resnet: int, in_channels: int, dropout: float, image_size: int):
-        return build_resnet(resnet, in_channels, self.outputs, dropout=dropout,
+    def build_model(self, spec, in_channels: int, dropout: float, image_size: int):
+        """The ResNet of `spec` (a ResNetSpec)."""
+        return build_resnet(spec.depth, in_channels, self.outputs, dropout=dropout,
                             image_size=image_size)
 
-    def per_example_loss(self, labels, logits, label_smoothing: float = 0.0):
+    def eval_forward(self, model, stacks):
+        """Logits of (b, 3, H, W, 1) stacks: one per pattern, averaged over the 3."""
+        shape = tf.shape(stacks)
+        flat = tf.reshape(stacks, tf.concat([[-1], shape[2:]], axis=0))
+        logits = model(flat, training=False)
+        logits = tf.reshape(logits, [shape[0], PATTERNS_PER_STACK, -1])
+        return tf.reduce_mean(tf.cast(logits, tf.float32), axis=1)
+
+    def host_view(self, values: np.ndarray) -> np.ndarray:
+        return values
+
+    def per_example_loss(self, labels, logits, label_smoothing: float = 0.0,
+                         loss: str = "cross_entropy"):
         """Cross-entropy, label-smoothed as torch's CrossEntropyLoss does:
         (1 - e) CE(label) + e mean over classes of -log p."""
         if label_smoothing <= 0:
@@ -33,7 +49,7 @@ class ClassifyHooks:
         e = label_smoothing
         return (1.0 - e) * nll - e * tf.reduce_mean(logp, axis=-1)
 
-    def empty_outputs(self):
+    def empty_outputs(self, stacks=None):
         return tf.zeros([0, self.outputs], tf.float32)
 
     def predict(self, logits):

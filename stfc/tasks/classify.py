@@ -41,8 +41,9 @@ class ClassifyHooks:
     task = get_task("classify")
     outputs = NUM_LOGITS
 
-    def build_model(self, resnet: int, in_channels: int) -> nn.Module:
-        return build_resnet(resnet, in_channels, self.outputs)
+    def build_model(self, spec, in_channels: int) -> nn.Module:
+        """The ResNet of `spec` (a ResNetSpec) with `in_channels` input channels."""
+        return build_resnet(spec.depth, in_channels, self.outputs)
 
     def make_loss(self, loss: str, label_smoothing: float) -> nn.Module:
         return make_loss(loss, self.outputs, label_smoothing)

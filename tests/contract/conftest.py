@@ -33,7 +33,8 @@ def contract_data(tmp_path_factory) -> Path:
 
 def train_args(task: str, impl: str, data: Path, run_dir: Path, *extra: str) -> list[str]:
     """A one-epoch ResNet-18 run of `task` with `impl`, through the `stemdl` command."""
-    common = [f"task={task}", "resnet=18", "batch_size=8", "epochs=1", "seed=5",
+    model = ["resnet=18"] if task == "classify" else ["unet_width=8"]
+    common = [f"task={task}", *model, "batch_size=8", "epochs=1", "seed=5",
               "save_predictions=true", "deterministic=true"]
     if impl == "stfc":
         return ["train", "stfc", f"data_dir={data}", f"run_dir={run_dir}", *common,

@@ -90,7 +90,8 @@ def test_dry_run_checks_and_plans(task, impl, contract_data, capsys, tmp_path):
     run_dir = tmp_path / "new"
     code, out, err = run_cli([*train_args(task, impl, contract_data, run_dir), "--dry-run"], capsys)
     assert code == 0, err
-    assert f"task: {task}; model: resnet18" in out and not run_dir.exists()
+    model = "resnet18" if task == "classify" else "unet3x8"
+    assert f"task: {task}; model: {model}" in out and not run_dir.exists()
 
 
 def test_a_huge_evaluation_batch_is_clamped_before_the_run(task, impl, contract_data, capsys,

@@ -11,7 +11,7 @@ import pytest
 
 from stemdl.cli import main
 from stemdl.common.data.splits import open_split
-from stemdl.common.tasks.density.target import patterson, target_maps, zscore
+from stemdl.common.data.targets import patterson, target_maps, zscore
 from tests.data.fixtures import write_raw_folder
 
 

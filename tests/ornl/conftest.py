@@ -21,7 +21,8 @@ def write_npz_split(folder: Path, reader: MemoryReader) -> Path:
     for i in range(len(reader)):
         s = reader[i]
         np.savez(folder / f"sample-{i}.npz", data=s.stack, label=np.array([s.label]),
-                 material=np.array([s.material]))
+                 material=np.array([s.material]), target=s.target,
+                 target_kind=np.array(["potential"]))
     return folder
 
 

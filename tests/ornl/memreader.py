@@ -1,4 +1,5 @@
-"""A tiny in-memory SampleReader for the ORNL tests (no files, separable classes)."""
+"""A tiny in-memory SampleReader for the ORNL tests (no files, separable classes, and
+target maps for the density task)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,17 @@ class MemoryReader:
             stacks[i, :, k * cell:(k + 1) * cell, :] += 200.0
         self._stacks = np.clip(stacks, 0, 255)
         self._materials = [f"m{i // 2}" for i in range(n)]
+        # the density task's target maps: each pattern z-scored (a function of the input)
+        mean = self._stacks.mean(axis=(2, 3), keepdims=True)
+        std = self._stacks.std(axis=(2, 3), keepdims=True)
+        self._targets = ((self._stacks - mean) / std).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self._labels)
 
     def __getitem__(self, index: int) -> Sample:
-        return Sample(self._stacks[index], int(self._labels[index]), self._materials[index])
+        return Sample(self._stacks[index], int(self._labels[index]), self._materials[index],
+                      self._targets[index])
 
     def labels(self) -> np.ndarray:
         return self._labels.copy()
@@ -40,3 +46,6 @@ class MemoryReader:
 
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self._stacks.shape[1:])  # type: ignore[return-value]
+
+    def target_kind(self) -> str:
+        return "potential"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stemdl.common.modelspec import resnet_spec
 from stemdl.common.task import Task
 from stemdl.common.tasks.classify.checks import check_split
 from stemdl.common.tasks.classify.facts import NUM_LOGITS, PRIMARY_METRIC, TARGET_F1
@@ -34,5 +35,6 @@ TASK = Task(
     new_metric=lambda: ConfusionMatrix(NUM_LOGITS),
     metric_from_detail=_from_detail,
     check_split=check_split,
+    model_spec=lambda config, image_size: resnet_spec(config.resnet),
     recipes=RECIPES,
 )

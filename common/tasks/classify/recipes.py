@@ -32,6 +32,7 @@ class StfcRecipe:
     input_norm: str = "none"  # 0..255, as upstream; open division: standardize, unit
     lr_schedule: str = "constant"  # open division: "cosine" (decays to 0 over the epochs)
     label_smoothing: float = 0.0
+    losses: tuple[str, ...] = ("cross_entropy", "mse")  # the config's loss choices
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class OrnlRecipe:
     dropout: float = 0.5  # on the pooled features, before the logits
     random_erasing_p: float = 0.8
     mixup_alpha: float = 0.0  # optional; 0 disables it
+    losses: tuple[str, ...] = ("cross_entropy",)  # the config's loss choices
     train_patterns: str = "one_random"  # one randomly chosen pattern of the 3 per sample
     eval_patterns: str = "mean_logits"  # logits averaged over the 3 patterns
     extra: dict = field(default_factory=dict)

@@ -17,9 +17,8 @@ cluster-scale data; revise it once study-preset runs are measured.
 
 from __future__ import annotations
 
+# the target maps' kinds and blur live with the transform that makes them (preprocessing)
+from stemdl.common.data.targets import BLUR_PX, DEFAULT_TARGET, TARGET_KINDS  # noqa: F401
+
 PRIMARY_METRIC = "nmse"
 TARGET_NMSE = 0.5
-TARGET_KINDS = ("potential", "patterson")  # preprocess --target
-DEFAULT_TARGET = "potential"  # ORNL's definition; patterson: the shift-invariant variant
-BLUR_PX = 1.2  # Gaussian sigma in output pixels (ORNL's target blur)
-POTENTIAL_UNITS = "eV*Angstrom"

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from stemdl.common.workload import PATTERNS_PER_STACK
+
 FIELDS = ("maps", "pixels", "sse", "sst", "sae", "rel_l2", "pearson")
 TINY = 1e-12
 
@@ -67,8 +69,8 @@ class MapErrors:
 
     @property
     def samples(self) -> int:
-        """Maps scored (a sample of 3 patterns has 3 maps)."""
-        return int(round(self["maps"]))
+        """Samples scored (each sample has one map per pattern)."""
+        return int(round(self["maps"])) // PATTERNS_PER_STACK
 
     def result(self) -> dict[str, float]:
         """nmse (primary, lower is better), mae, rel_l2 and pearson_r of the whole set."""
@@ -85,9 +87,27 @@ class MapErrors:
         return cls(np.array([sums[name] for name in FIELDS])) if sums else None
 
 
-def mean_map_baseline(train_targets: np.ndarray, eval_targets: np.ndarray) -> dict[str, float]:
-    """The metric of predicting the training split's mean map for every evaluated map:
-    what a model that learned nothing about the input scores."""
-    mean = np.asarray(train_targets, np.float64).mean(axis=0)
-    ev = np.asarray(eval_targets, np.float64)
-    return MapErrors().update(ev, np.broadcast_to(mean, ev.shape)).result()
+CHUNK = 256  # samples read at once by the baseline (bounded memory for any split size)
+
+
+def _target_chunks(reader: Any):
+    for start in range(0, len(reader), CHUNK):
+        yield reader.read_batch(np.arange(start, min(start + CHUNK, len(reader))), targets=True)[2]
+
+
+def mean_map_baseline(train: Any, val: Any) -> dict[str, float]:
+    """The metric of predicting the training split's mean map (per pattern position) for
+    every validation map: what a model that learned nothing about the input scores.
+    Both readers are read in chunks of CHUNK samples."""
+    total, count = None, 0
+    for maps in _target_chunks(train):
+        part = maps.astype(np.float64).sum(axis=0)
+        total = part if total is None else total + part
+        count += len(maps)
+    if total is None:
+        return {}
+    mean = total / count
+    metric = MapErrors()
+    for maps in _target_chunks(val):
+        metric.update(maps, np.broadcast_to(mean, maps.shape))
+    return metric.result()

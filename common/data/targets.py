@@ -1,4 +1,5 @@
-"""The density task's target maps, made from the raw potential by `stemdl preprocess`.
+"""The density task's target maps, made from the raw potential by `stemdl preprocess`
+(the target's transform, as `transform.py` is the patterns'; common/tasks/density reads it).
 
 potential (A, M, M) in eV*Angstrom (one map per zone axis, the central half of the
 supercell) -> (A, S, S) float32: area-resized to S, blurred by a Gaussian of BLUR_PX
@@ -12,7 +13,10 @@ import numpy as np
 
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.transform import area_resize
-from stemdl.common.tasks.density.facts import BLUR_PX, TARGET_KINDS
+
+TARGET_KINDS = ("potential", "patterson")  # preprocess --target
+DEFAULT_TARGET = "potential"  # ORNL's definition; patterson: the shift-invariant variant
+BLUR_PX = 1.2  # Gaussian sigma in output pixels (ORNL's target blur)
 
 
 def check_kind(kind: str) -> str:
