@@ -45,7 +45,7 @@ test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/stemdl demo --out demo-out
+	$(VENV)/bin/stemdl demo --task all --out demo-out
 
 # Saves each run under .benchmarks/ and compares with the previous saved run (if any);
 # then prints the samples/s and the speed ratios each issue asks for.

@@ -27,6 +27,9 @@ NOT_REACHED = "not reached"
 # rows (best validation value and test value of each metric of each task shown) stand
 # where METRICS_PLACE is: `columns(rows)` puts them there.
 METRICS_PLACE = ("<metrics>", "", "metrics")
+# the validation score of learning nothing (the density task's training-mean map), shown
+# only when a run recorded one: `baseline.NAME` ("val baseline NMSE")
+BASELINE_PLACE = ("<baseline>", "", "baseline")
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run", "run", "text"),
     ("implementation", "implementation", "text"),
@@ -41,6 +44,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("epochs", "epochs", "int"),
     ("time_to_target_s", "time to target (s)", "ttt"),
     METRICS_PLACE,
+    BASELINE_PLACE,
     ("inference_latency_per_sample_s", "inference latency/sample (ms)", "ms"),
     ("inference_samples_per_s", "inference samples/s", "rate"),
     ("parameters", "parameters", "count"),
@@ -75,6 +79,7 @@ class CompareRow:
     time_to_target_s: float | None
     best_val: dict[str, float]
     test: dict[str, float]
+    baseline: dict[str, float]
     inference_latency_per_sample_s: float | None
     inference_samples_per_s: float | None
     parameters: int | None
@@ -211,6 +216,7 @@ def row_of(run: Run, check: ComplianceCheck | None = default_compliance_check) -
         time_to_target_s=r.time_to_target_s if r.reached_target else None,
         best_val=dict(r.best_val),
         test=dict(r.test),
+        baseline=dict(r.baseline),
         inference_latency_per_sample_s=r.inference.get("sample_latency_mean_s"),
         inference_samples_per_s=r.inference.get("samples_per_second"),
         parameters=r.parameters,
@@ -237,15 +243,18 @@ def columns(rows: Sequence[CompareRow]) -> list[tuple[str, str, str]]:
     metrics = [(f"{group}.{name}", f"{title} {task.label(name)}", "metric")
                for group, title in (("best_val", "best val"), ("test", "test"))
                for task in tasks for name in task.metric_log_keys]
+    baselines = [(f"baseline.{name}", f"val baseline {task.label(name)}", "metric")
+                 for task in tasks for name in task.metric_log_keys
+                 if any(name in r.baseline for r in rows)]
     out: list[tuple[str, str, str]] = []
     for column in COLUMNS:
-        out += metrics if column == METRICS_PLACE else [column]
+        out += {METRICS_PLACE: metrics, BASELINE_PLACE: baselines}.get(column, [column])
     return out
 
 
 def format_value(row: CompareRow, name: str, kind: str) -> str:
     """A cell's text; '-' where the run recorded nothing."""
-    if "." in name:  # best_val.macro_f1: a metric of the run's task
+    if "." in name:  # best_val.macro_f1, baseline.nmse: a metric of the run's task
         group, metric = name.split(".", 1)
         value = getattr(row, group).get(metric)
     else:

@@ -1,9 +1,12 @@
 """Plots for `stemdl compare --plot FILE.png`.
 
-`FILE.png` holds three panels: validation macro F1 against wall time since run_start,
-against epoch (one curve per run on each), and per-space-group validation F1 bars (one
-bar per run per space group, at each run's best epoch). Next to it, one heat map of the
-validation confusion matrix per run: `FILE-confusion-<run>.png`.
+`FILE.png` holds the primary metric against wall time since run_start and against
+epoch (one curve per run on each; a run's baseline, where it recorded one, as a dashed
+line of its colour) and, for classification, per-space-group validation F1 bars (one bar
+per run per space group, at each run's best epoch). Next to it, per classification run a
+heat map of the validation confusion matrix, `FILE-confusion-<run>.png`; per density run
+that saved its predictions (`save_predictions`), truth, prediction and error maps of a
+few held-out samples, `FILE-maps-<run>.png`.
 
 matplotlib's object API on the Agg canvas (no pyplot, no display, no global state).
 Everything plotted is read from results.json as recorded.
@@ -23,11 +26,13 @@ from matplotlib.figure import Figure
 
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.infra.atomic import write_atomic
+from stemdl.common.run.runpolicy import PREDICTIONS_DIR
 from stemdl.common.task import get_task
 from stemdl.compliance.compare import Run
 
 MAX_TICK_LABELS = 40  # more space groups than this: label every k-th bar only
 ANNOTATE_UP_TO = 30  # write the count in each cell of heat maps with at most this many classes
+MAP_SAMPLES = 4  # held-out samples drawn in a density run's maps figure
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -68,6 +73,11 @@ def comparison_figure(runs: Sequence[Run]) -> Figure:
         ax_time.plot(x, y, marker="o", color=color, label=run.label)
         x, y = _curve(run, "epoch")
         ax_epoch.plot(x, y, marker="o", color=color, label=run.label)
+        base = run.result.baseline.get(run.result.primary_metric)
+        if base is not None:  # what learning nothing scores (the density task's mean map)
+            for ax in (ax_time, ax_epoch):
+                ax.axhline(base, color=color, linestyle="--", linewidth=1,
+                           label=f"{run.label}: training-mean baseline {base:.3f}")
     ax_time.set(xlabel="wall time since run_start (s)", ylabel=metric,
                 title=f"{metric} vs wall time{target}")
     ax_epoch.set(xlabel="epoch", ylabel=metric, title=f"{metric} vs epoch{target}")
@@ -161,14 +171,69 @@ def confusion_figure(run: Run) -> Figure | None:
     return fig
 
 
+def _predicted_maps(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
+    """(targets, predictions) of rank 0's last validation maps (N, patterns, H, W), or None
+    when the run is not a density run or saved no predictions."""
+    path = run.run_dir / PREDICTIONS_DIR / "val-rank0.npz"
+    if run.result.task != "density" or not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            truth, pred = np.asarray(data["labels"]), np.asarray(data["preds"])
+    except (OSError, KeyError, ValueError) as err:
+        raise StemdlError(f"{path}: not a predictions file ({err})") from None
+    if truth.shape != pred.shape or truth.ndim != 4 or not len(truth):
+        raise StemdlError(f"{path}: targets {truth.shape} and predictions {pred.shape} are "
+                          "not maps of one shape (N, patterns, H, W)")
+    return truth, pred
+
+
+def maps_figure(run: Run, samples: int = MAP_SAMPLES) -> Figure | None:
+    """Truth, prediction and error of the first zone axis's map of a few held-out samples
+    (the run's last validation pass), with each sample's NMSE; None without predictions."""
+    maps = _predicted_maps(run)
+    if maps is None:
+        return None
+    truth, pred = (m[:samples, 0] for m in maps)
+    n = len(truth)
+    fig = Figure(figsize=(7.5, 2.4 * n + 0.6), layout="constrained")
+    axes = fig.subplots(n, 3, squeeze=False)
+    lim = float(max(np.abs(truth).max(), 1e-6))
+    err_lim = float(max(np.abs(pred - truth).max(), 1e-6))
+    for i in range(n):
+        nmse = float(((pred[i] - truth[i]) ** 2).sum() / max((truth[i] ** 2).sum(), 1e-12))
+        for j, (image, title, cmap, v) in enumerate((
+                (truth[i], "truth", "viridis", lim), (pred[i], "prediction", "viridis", lim),
+                (pred[i] - truth[i], f"error (NMSE {nmse:.3f})", "RdBu_r", err_lim))):
+            ax = axes[i, j]
+            shown = ax.imshow(image, cmap=cmap, vmin=-v, vmax=v, interpolation="nearest")
+            ax.set_title(f"sample {i}: {title}" if j == 0 else title, fontsize="small")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 2:
+                fig.colorbar(shown, ax=ax, shrink=0.8)
+    fig.suptitle(f"{run.label}: held-out target maps (z-scored), first zone axis",
+                 fontsize="medium")
+    return fig
+
+
+def _safe(run: Run) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", run.label).strip("_") or "run"
+
+
 def confusion_path(plot_path: Path, run: Run) -> Path:
     """`FILE.png` -> `FILE-confusion-<run label, made file-safe>.png`."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run.label).strip("_") or "run"
-    return plot_path.with_name(f"{plot_path.stem}-confusion-{safe}.png")
+    return plot_path.with_name(f"{plot_path.stem}-confusion-{_safe(run)}.png")
+
+
+def maps_path(plot_path: Path, run: Run) -> Path:
+    """`FILE.png` -> `FILE-maps-<run label, made file-safe>.png`."""
+    return plot_path.with_name(f"{plot_path.stem}-maps-{_safe(run)}.png")
 
 
 def write_plots(runs: Sequence[Run], path: str | os.PathLike[str]) -> list[Path]:
-    """Write the comparison figure to `path` and one confusion heat map per run next to it.
+    """Write the comparison figure to `path` and, next to it, a confusion heat map per
+    classification run and a truth/prediction/error figure per density run with predictions.
 
     Returns the paths written, the comparison figure first.
     """
@@ -182,4 +247,7 @@ def write_plots(runs: Sequence[Run], path: str | os.PathLike[str]) -> list[Path]
         fig = confusion_figure(run)
         if fig is not None:
             written.append(_save(fig, confusion_path(path, run)))
+        fig = maps_figure(run)
+        if fig is not None:
+            written.append(_save(fig, maps_path(path, run)))
     return written

@@ -1,4 +1,5 @@
-"""`stemdl demo`: simulate -> preprocess -> train STFC and ORNL -> compliance -> compare.
+"""`stemdl demo`: simulate -> preprocess -> train STFC and ORNL -> compliance -> compare,
+for the classification task, the density task (`--task density`) or both (`--task all`).
 
 Every stage runs the real `stemdl` command in a child process (`python -m stemdl ...`),
 so the demo exercises exactly what a user runs, and torch and TensorFlow never share a
@@ -12,6 +13,9 @@ stale run folder is removed and trained again (the demo owns everything under OU
 
 The closed recipes (ResNet-50, many epochs) take hours on CPU; the demo shrinks them to
 fit about 10 minutes on 2 cores and says so. Shrunk runs are logged as open division.
+Both tasks share the simulated data (its stacks carry each zone axis's potential): the
+density task preprocesses it again with its target maps (data-density/) and trains into
+runs/density-<impl>, compared apart (compare-density.*).
 """
 
 from __future__ import annotations
@@ -91,6 +95,35 @@ class DemoSize:
         return len(self.shrink_notes(impl)) > 1
 
 
+@dataclass(frozen=True)
+class DensityDemoSize:
+    """The density task's demo: image size, target kind and the shrunk recipe."""
+
+    name: str
+    image_size: int
+    epochs: int
+    target: str = "patterson"  # the map learnable from one pattern per axis (docs/DENSITY.md)
+    batch_size: int = 8  # per process, as in both recipes
+    num_workers: int = 0
+    lr_schedule: str = "cosine"
+
+    def shrink_notes(self, impl: str) -> list[str]:
+        """What differs from the closed density recipe (the epoch count always listed)."""
+        recipe = get_task("density").recipes[impl]
+        notes = []
+        if self.image_size != recipe.image_size:
+            notes.append(f"{recipe.image_size} px -> {self.image_size} px maps")
+        if self.batch_size != recipe.batch_size:
+            notes.append(f"batch {recipe.batch_size} -> {self.batch_size}")
+        if self.lr_schedule != recipe.lr_schedule:
+            notes.append(f"{recipe.lr_schedule} -> {self.lr_schedule} learning rate")
+        notes.append(f"{self.epochs} epoch{'s' * (self.epochs != 1)}")
+        return notes
+
+    def is_shrunk(self, impl: str) -> bool:
+        return len(self.shrink_notes(impl)) > 1
+
+
 SIZES: dict[str, DemoSize] = {
     # about 10 minutes on 2 quiet CPU cores, everything included: 800 training stacks of
     # 64 px, 24 epochs with a cosine-decayed learning rate and label smoothing, and ORNL's
@@ -104,6 +137,17 @@ SIZES: dict[str, DemoSize] = {
     "tiny": DemoSize("tiny", "tiny", image_size=32, resnet=18, epochs=1, warmup_epochs=1,
                      batch_size=4, max_inference_batches=2),
 }
+
+
+# the density demo at each preset (the same simulated data as classification's)
+DENSITY_SIZES: dict[str, DensityDemoSize] = {
+    # measured on 2 cores (docs/DENSITY.md): 12 epochs of the U-Net 3x16 at 64 px on the
+    # Patterson maps of the demo's 1,000 stacks settle about 0.8 of the baseline
+    "demo": DensityDemoSize("demo", image_size=64, epochs=12),
+    "tiny": DensityDemoSize("tiny", image_size=32, epochs=1, batch_size=4),
+}
+TASKS = ("classify", "density")
+TASK_CHOICES = (*TASKS, "all")
 
 
 @dataclass
@@ -120,13 +164,17 @@ class DemoReport:
     size: str
     stages: list[StageReport] = field(default_factory=list)
     run_dirs: list[Path] = field(default_factory=list)
-    table: str = ""
+    tables: dict[str, str] = field(default_factory=dict)  # task -> comparison table
     plots: list[Path] = field(default_factory=list)
     compliance: dict[str, str] = field(default_factory=dict)  # run -> PASS/FAIL/NO LOG
 
     @property
     def passed(self) -> bool:
         return all(v == "PASS" for v in self.compliance.values())
+
+    @property
+    def table(self) -> str:
+        return "\n".join(self.tables.values())
 
 
 def _now() -> str:
@@ -172,9 +220,14 @@ class Demo:
         implementations: Sequence[str] = IMPLEMENTATIONS,
         echo: Callable[[str], None] = print,
         stream_children: bool = True,
+        task: str = "classify",
     ) -> None:
         if size not in SIZES:
             raise StemdlError(f"unknown demo preset '{size}'; valid: {', '.join(SIZES)}")
+        if task not in TASK_CHOICES:
+            raise StemdlError(f"unknown demo task '{task}'; valid: {', '.join(TASK_CHOICES)}")
+        self.tasks = TASKS if task == "all" else (task,)
+        self.density = DENSITY_SIZES[size]
         for impl in implementations:
             if impl not in IMPLEMENTATIONS:
                 raise StemdlError(
@@ -194,12 +247,18 @@ class Demo:
     def data_dir(self) -> Path:
         return self.out / "data"
 
-    def run_dir(self, impl: str) -> Path:
-        return self.out / "runs" / impl
+    def task_data_dir(self, task: str) -> Path:
+        return self.data_dir if task == "classify" else self.out / f"data-{task}"
+
+    def run_dir(self, impl: str, task: str = "classify") -> Path:
+        return self.out / "runs" / (impl if task == "classify" else f"{task}-{impl}")
 
     @property
     def plot_path(self) -> Path:
         return self.out / PLOT_NAME
+
+    def task_plot_path(self, task: str) -> Path:
+        return self.plot_path if task == "classify" else self.out / f"compare-{task}.png"
 
     def _stamp_path(self, stage: str) -> Path:
         return self.out / ".demo" / f"{stage}.json"
@@ -318,6 +377,27 @@ class Demo:
             cfg["random_erasing_p"] = s.erasing_p(impl)
         return cfg
 
+    def density_config(self, impl: str) -> dict[str, Any]:
+        """The YAML config of the density demo's `impl` run (the density recipe, shrunk)."""
+        d = self.density
+        cfg: dict[str, Any] = {
+            "task": "density",
+            "data_dir": str(self.task_data_dir("density")),
+            "run_dir": str(self.run_dir(impl, "density")),
+            "epochs": d.epochs,
+            "mode": "epochs",
+            "batch_size": d.batch_size,
+            "seed": 1234,
+            "num_workers": d.num_workers,
+            "division": "open" if d.is_shrunk(impl) else "closed",
+            "platform": f"stemdl-demo-{d.name}",
+            "lr_schedule": d.lr_schedule,
+            "save_predictions": True,  # the maps figure draws the last validation pass
+        }
+        if impl == "stfc":
+            cfg.update(tensorboard=False, progress=False)
+        return cfg
+
     def run(self) -> DemoReport:
         """Run (or reuse) every stage; returns what was done and the comparison."""
         s = self.size
@@ -325,16 +405,24 @@ class Demo:
             raise StemdlError(f"{self.out}: exists and is not a folder (--out takes a folder)")
         self.out.mkdir(parents=True, exist_ok=True)
         report = DemoReport(out=self.out, size=s.name)
-        self.echo(f"stemdl demo ({s.name} preset) in {self.out}")
+        self.echo(f"stemdl demo ({s.name} preset, {' and '.join(self.tasks)}) in {self.out}")
 
         self._stage(
             report, "simulate", f"simulate the '{s.simulate_preset}' preset -> {self.raw_dir}",
-            {"preset": s.simulate_preset},
+            {"preset": s.simulate_preset, "potentials": True},  # older raw data had none
             lambda: self._stemdl("simulate", ["simulate", self.raw_dir, "--preset",
                                               s.simulate_preset, "--workers", _workers()]),
             lambda: self._splits_present(self.raw_dir),
             self.raw_dir,
         )
+        if "classify" in self.tasks:
+            self._classify(report)
+        if "density" in self.tasks:
+            self._density(report)
+        return report
+
+    def _classify(self, report: DemoReport) -> None:
+        s = self.size
         self._stage(
             report, "preprocess", f"preprocess -> {self.data_dir} (packed, {s.image_size} px)",
             {"size": s.image_size, "format": "packed", "after": self._stamp_of("simulate")},
@@ -342,6 +430,7 @@ class Demo:
             lambda: self._splits_present(self.data_dir),
             self.data_dir,
         )
+        run_dirs = []
         for impl in self.implementations:
             cfg = self.train_config(impl)
             recipe = get_task("classify").recipes[impl]
@@ -357,10 +446,37 @@ class Demo:
                 lambda impl=impl: run_is_complete(self.run_dir(impl), s.epochs),
                 self.run_dir(impl),
             )
-            report.run_dirs.append(self.run_dir(impl))
+            run_dirs.append(self.run_dir(impl))
+        self._compare(report, "classify", run_dirs)
 
-        self._compare(report)
-        return report
+    def _density(self, report: DemoReport) -> None:
+        d, data = self.density, self.task_data_dir("density")
+        self._stage(
+            report, "preprocess-density",
+            f"preprocess -> {data} (packed, {d.image_size} px, {d.target} target maps)",
+            {"size": d.image_size, "format": "packed", "target": d.target,
+             "after": self._stamp_of("simulate")},
+            lambda: self._preprocess("density"),
+            lambda: self._splits_present(data),
+            data,
+        )
+        run_dirs = []
+        for impl in self.implementations:
+            cfg = self.density_config(impl)
+            run_dir = self.run_dir(impl, "density")
+            shrunk = ("open division: the closed density recipe shrunk for a 2-core demo"
+                      if d.is_shrunk(impl) else "closed density recipe")
+            title = (f"train {impl} on the density task (U-Net, {shrunk}: "
+                     f"{', '.join(d.shrink_notes(impl))})")
+            self._stage(
+                report, f"train-density-{impl}", title,
+                {"config": cfg, "after": self._stamp_of("preprocess-density")},
+                lambda impl=impl, cfg=cfg: self._train(impl, cfg, "density"),
+                lambda run_dir=run_dir: run_is_complete(run_dir, d.epochs),
+                run_dir,
+            )
+            run_dirs.append(run_dir)
+        self._compare(report, "density", run_dirs)
 
     def _stamp_of(self, stage: str) -> str | None:
         """The finish time of an earlier stage, so later stages redo when it was redone."""
@@ -369,42 +485,76 @@ class Demo:
         except (OSError, json.JSONDecodeError):
             return None
 
-    def _preprocess(self) -> None:
-        if self.data_dir.exists():
-            shutil.rmtree(self.data_dir)  # outputs of another size/format must not mix
-        self._stemdl("preprocess", ["preprocess", self.raw_dir, self.data_dir, "--format",
-                                    "packed", "--size", self.size.image_size, "--workers",
-                                    _workers(), "--no-progress"])
+    def _preprocess(self, task: str = "classify") -> None:
+        data = self.task_data_dir(task)
+        if data.exists():
+            shutil.rmtree(data)  # outputs of another size/format must not mix
+        if task == "classify":
+            stage, size, extra = "preprocess", self.size.image_size, []
+        else:
+            stage, size = f"preprocess-{task}", self.density.image_size
+            extra = ["--target", self.density.target]
+        self._stemdl(stage, ["preprocess", self.raw_dir, data, "--format", "packed", "--size",
+                             size, *extra, "--workers", _workers(), "--no-progress"])
 
-    def _train(self, impl: str, cfg: dict[str, Any]) -> None:
-        run_dir = self.run_dir(impl)
+    def _train(self, impl: str, cfg: dict[str, Any], task: str = "classify") -> None:
+        run_dir = self.run_dir(impl, task)
         if run_dir.exists():
             shutil.rmtree(run_dir)  # incomplete or stale: start the run afresh
-        config = self.out / "configs" / f"{impl}.yaml"
+        name = impl if task == "classify" else f"{task}-{impl}"
+        config = self.out / "configs" / f"{name}.yaml"
         write_text_atomic(config, yaml.safe_dump(cfg, sort_keys=False))
-        self._stemdl(f"train-{impl}", ["train", impl, "--config", config])
+        self._stemdl(f"train-{name}", ["train", impl, "--config", config])
 
-    def _compare(self, report: DemoReport) -> None:
+    def _compare(self, report: DemoReport, task: str, run_dirs: Sequence[Path]) -> None:
         from stemdl.compliance import compare
         from stemdl.compliance.plots import write_plots
 
         n = len(report.stages) + 1
-        self.echo(f"[{n}] compliance check of the MLPerf logs, comparison table and plots")
-        runs, rows = compare.compare_rows(report.run_dirs)
-        report.compliance = {row.run: row.compliance for row in rows}
+        self.echo(f"[{n}] {task}: compliance check of the MLPerf logs, comparison table and plots")
+        runs, rows = compare.compare_rows(run_dirs)
+        report.run_dirs += list(run_dirs)
+        report.compliance.update({row.run: row.compliance for row in rows})
         for row in rows:
             log = Path(row.run_dir) / MLPERF_LOG_FILE
             self.echo(f"    {row.run}: {log}: compliance {row.compliance} ({row.division} division)")
-        report.table = compare.format_text(rows)
-        write_text_atomic(self.out / "compare.txt", report.table)
-        write_text_atomic(self.out / "compare.md", compare.format_markdown(rows))
-        write_text_atomic(self.out / "compare.json", compare.format_json(rows))
-        report.plots = write_plots(runs, self.plot_path)
+        table = compare.format_text(rows)
+        report.tables[task] = table
+        stem = self.task_plot_path(task).stem
+        write_text_atomic(self.out / f"{stem}.txt", table)
+        write_text_atomic(self.out / f"{stem}.md", compare.format_markdown(rows))
+        write_text_atomic(self.out / f"{stem}.json", compare.format_json(rows))
+        report.plots += write_plots(runs, self.task_plot_path(task))
 
 
 # What `make demo` shows on 2 cores: each implementation's held-out F1 rises to a plateau.
 DEMO_GOAL_F1 = 0.7  # mean validation macro F1 over the last third of the epochs
 DEMO_MAX_STEP = 0.1  # largest change between consecutive epochs in that last third
+
+
+# What `make demo` shows of the density task: held-out NMSE settles clearly below the
+# training-mean map's (the issue's bar; the benchmark's own target stays in the log)
+DEMO_BASELINE_SHARE = 0.9  # mean NMSE of the last third at most this share of the baseline
+DEMO_MAX_NMSE_STEP = 0.05  # largest change between consecutive epochs in that last third
+
+
+def _last_third(values: Sequence[float]) -> list[float]:
+    return list(values[-max(2, -(-len(values) // 3)):])
+
+
+def density_convergence_line(name: str, nmses: Sequence[float], baseline: float | None) -> str:
+    """Whether a density run's per-epoch held-out NMSE settled below its baseline, in one line."""
+    if len(nmses) < 2 or baseline is None:
+        why = "no baseline recorded" if baseline is None else f"{len(nmses)} epoch(s)"
+        return f"{name}: {why}: too few to judge convergence"
+    third = _last_third(nmses)
+    mean = sum(third) / len(third)
+    step = max(abs(b - a) for a, b in zip(third, third[1:]))
+    ok = mean <= DEMO_BASELINE_SHARE * baseline and step <= DEMO_MAX_NMSE_STEP
+    return (f"{name}: val NMSE over the last {len(third)} epochs: mean {mean:.3f} "
+            f"({mean / baseline:.2f} of the training-mean baseline {baseline:.3f}), largest "
+            f"change {step:.3f}: {'converged' if ok else 'NOT converged'} (demo goal: at most "
+            f"{DEMO_BASELINE_SHARE} of the baseline, changes <= {DEMO_MAX_NMSE_STEP})")
 
 
 def convergence_line(name: str, f1s: Sequence[float]) -> str:
@@ -414,7 +564,7 @@ def convergence_line(name: str, f1s: Sequence[float]) -> str:
     0.9 in the log and decides the run status)."""
     if len(f1s) < 2:
         return f"{name}: {len(f1s)} epoch(s): too few to judge convergence"
-    third = list(f1s[-max(2, -(-len(f1s) // 3)):])
+    third = _last_third(f1s)
     mean = sum(third) / len(third)
     step = max(abs(b - a) for a, b in zip(third, third[1:]))
     ok = mean >= DEMO_GOAL_F1 and step < DEMO_MAX_STEP
@@ -427,17 +577,31 @@ def summary_lines(report: DemoReport) -> list[str]:
     """The closing summary: table, plot paths, what was reused."""
     reused = [st.name for st in report.stages if st.reused]
     ran = sum(st.seconds for st in report.stages if not st.reused)
-    lines = ["", report.table.rstrip("\n"), ""]
-    lines.append(f"plot: {report.plots[0]}" if report.plots else "plot: (none)")
-    lines += [f"confusion heat map: {p}" for p in report.plots[1:]]
-    lines.append(f"table also in {report.out / 'compare.md'} and {report.out / 'compare.json'}")
+    lines = [""]
+    for task, table in report.tables.items():
+        lines += ([f"{task}:"] if len(report.tables) > 1 else []) + [table.rstrip("\n"), ""]
+    for plot in report.plots:
+        kind = ("confusion heat map" if "-confusion-" in plot.name
+                else "truth/prediction/error maps" if "-maps-" in plot.name else "plot")
+        lines.append(f"{kind}: {plot}")
+    if not report.plots:
+        lines.append("plot: (none)")
+    for task in report.tables:
+        stem = (report.out / PLOT_NAME).stem if task == "classify" else f"compare-{task}"
+        lines.append(f"{task} table also in {report.out / (stem + '.md')} and "
+                     f"{report.out / (stem + '.json')}")
     for run_dir in report.run_dirs:
         try:
             result = RunResult.read(run_dir / RESULTS_FILE)
         except DataError:
             continue
-        f1s = result.curve()
-        lines.append(convergence_line(result.implementation, f1s))
+        name = f"{result.task} {result.implementation}" if len(report.tables) > 1 \
+            else result.implementation
+        if result.task == "density":
+            lines.append(density_convergence_line(name, result.curve(),
+                                                  result.baseline.get(result.primary_metric)))
+        else:
+            lines.append(convergence_line(name, result.curve()))
     times = ", ".join(f"{st.name} {st.seconds:.0f} s" for st in report.stages if not st.reused)
     lines.append(f"stages run: {ran:.0f} s" + (f" ({times})" if times else "")
                  + (f"; reused: {', '.join(reused)}" if reused else ""))

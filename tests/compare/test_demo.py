@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -94,6 +95,42 @@ def test_tiny_demo_end_to_end_then_reuses_everything(tmp_path, capsys, monkeypat
     assert trained == ["stfc"] and "earlier output is incomplete" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_tiny_density_demo_reuses_the_simulation_and_compares_against_the_baseline(tmp_path,
+                                                                                    capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "tiny", "--task", "density", "--out", str(out),
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "stemdl demo (tiny preset, density)" in text
+    assert "patterson target maps" in text and "U-Net, open division" in text
+    for impl in ("stfc", "ornl"):
+        run = out / "runs" / f"density-{impl}"
+        assert f"density-{impl}: {run / 'mlperf.log'}: compliance PASS" in text
+        assert run_is_complete(run, epochs=SIZES["tiny"].epochs) is None
+        assert f"{impl}: no baseline" not in text and "too few to judge" in text  # 1 epoch
+        predictions = np.load(run / "predictions" / "val-rank0.npz")
+        assert predictions["labels"].shape == predictions["preds"].shape
+        assert predictions["labels"].ndim == 4  # (samples, zone axes, H, W)
+    rows = json.loads((out / "compare-density.json").read_text())
+    assert [r["task"] for r in rows] == ["density", "density"]
+    assert all(0.5 < r["baseline"]["nmse"] < 1.5 and r["model"].startswith("unet") for r in rows)
+    assert "val baseline NMSE" in (out / "compare-density.txt").read_text()
+    for name in ("compare-density.png", "compare-density-maps-density-stfc.png",
+                 "compare-density-maps-density-ornl.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+        assert f"{out / name}" in text
+    assert not (out / "compare.png").exists()  # classification was not asked for
+    assert not (out / "data").exists() and (out / "data-density").is_dir()
+
+
+def test_demo_task_choices_are_checked(tmp_path, capsys):
+    with pytest.raises(StemdlError, match="unknown demo task 'densty'"):
+        Demo(tmp_path, task="densty")
+    assert main(["demo", "--task", "densty", "--out", str(tmp_path)]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_demo_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     from stemdl.cli import main
 
@@ -124,3 +161,15 @@ def test_demo_recipe_is_an_open_division_shrink_with_a_decaying_rate():
         assert size.is_shrunk(impl)
         notes = size.shrink_notes(impl)
         assert "constant -> cosine learning rate" in notes and "128 px -> 64 px images" in notes
+
+
+def test_density_convergence_line_reads_nmse_against_the_baseline():
+    from stemdl.demo import density_convergence_line
+
+    settled = [0.95, 0.85, 0.8, 0.72, 0.71, 0.7]  # last third 0.71, 0.70; baseline 0.84
+    line = density_convergence_line("stfc", settled, 0.84)
+    assert "converged" in line and "NOT" not in line and "0.84 of the training-mean" in line
+    assert "NOT converged" in density_convergence_line("stfc", settled, 0.75)  # 0.94 of it
+    swinging = [0.95, 0.85, 0.8, 0.6, 0.7, 0.62]  # below the baseline, but steps of 0.1
+    assert "NOT converged" in density_convergence_line("ornl", swinging, 0.9)
+    assert "no baseline recorded" in density_convergence_line("ornl", settled, None)
