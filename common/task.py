@@ -47,6 +47,7 @@ class Task:
     metric_from_detail: Callable[[Mapping[str, Any]], Metric | None]  # results.json detail -> state
     check_split: Callable[[Any, str | Path | None, int | None], None]  # (reader, where, min_classes)
     model_spec: Callable[[Any, int], Any]  # (config, image size) -> the network's spec (its .name)
+    network_keys: tuple[str, ...]  # the config keys model_spec reads (no effect in another task)
     recipes: Mapping[str, Any] = field(default_factory=dict)  # implementation -> recipe
     # (train reader, val reader) -> the metric of a model that learned nothing, or None
     baseline: Callable[[Any, Any], Mapping[str, float]] | None = None

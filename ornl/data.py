@@ -29,7 +29,7 @@ from stemdl.common.data.samples import (
     FirstN,  # noqa: F401  (re-exported for callers)
     SampleReader,
 )
-from stemdl.common.data.transform import input_size, model_input
+from stemdl.common.data.transform import model_input, reader_input_size
 from stemdl.ornl import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -55,14 +55,9 @@ class PipelineOptions:
         return self.per_replica_batch * self.replicas_per_pipeline * self.num_pipelines
 
 
-def image_size(reader: SampleReader) -> int:
-    """Side of the network input for this reader (raw stacks are reduced to 128)."""
-    return input_size(reader.layout, int(reader.image_shape()[-1]))
-
-
 def _input_shape(reader: SampleReader) -> tuple[int, int, int]:
     channels = reader.image_shape()[0]
-    size = image_size(reader)
+    size = reader_input_size(reader)
     return (channels, size, size)
 
 

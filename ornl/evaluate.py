@@ -17,6 +17,7 @@ from pathlib import Path
 
 from stemdl.common.cli.entry import ArgumentParser, module_main
 from stemdl.common.cli.errors import StemdlError
+from stemdl.common.data.transform import reader_input_size
 from stemdl.common.infra.atomic import write_text_atomic
 from stemdl.common.run.config import build
 from stemdl.common.run.evaluation import add_evaluate_arguments, resolve_request
@@ -77,7 +78,6 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
 
     tf = import_tensorflow()  # without its start-up banner
 
-    from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import checkpoint_dir
     from stemdl.ornl.distributed import worker_info
     from stemdl.ornl.loop import Trainer
@@ -88,7 +88,9 @@ def _evaluate(cfg: OrnlConfig, run_dir: Path, reader, batch: int):
     task = hooks(net["task"])
     from types import SimpleNamespace
 
-    size = pipeline.image_size(reader)
+    from stemdl.common.data.splits import reader_where
+
+    size = reader_input_size(reader)
     if task.task.target_kind == "array":
         task.task.check_split(reader, reader_where(reader), None)
     spec = get_task(net["task"]).model_spec(SimpleNamespace(**net), size)
@@ -123,10 +125,6 @@ def network_of(cfg: OrnlConfig, run_dir: Path) -> dict:
         "dropout": float(spec.get("dropout", cfg.dropout)),
         "input_norm": InputNorm.from_dict(saved) if saved else fixed_norm("unit", 3),
     }
-
-
-def reader_where(reader) -> str:
-    return str(getattr(reader, "folder", None) or f"the {reader.split} split")
 
 
 def time_inference(trainer, reader, batch: int, seed: int):

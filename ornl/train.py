@@ -17,6 +17,7 @@ from typing import Any
 
 from stemdl.common.cli.entry import ArgumentParser, module_main
 from stemdl.common.cli.errors import StemdlError
+from stemdl.common.data.transform import reader_input_size
 from stemdl.common.infra.ranks import launch_rank
 from stemdl.common.infra.signals import raise_if_stopped, signals_at_safe_points
 from stemdl.common.run.config import to_dict
@@ -181,17 +182,10 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
         check_same_data(spec_file, spec.get("data"), data_fingerprint(readers))
     # one replica at least (the replicas are known once the strategy exists: setup checks again)
     check_global_batch(cfg.batch_size, 1, len(readers["train"]))
-    cfg.model_spec(network_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
+    cfg.model_spec(reader_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
     cfg.eval_batch_size = bounded_eval_batch(cfg.eval_batch_size, cfg.batch_size, readers,
                                              note=rank == 0)
     return readers, rank
-
-
-def network_input_size(reader) -> int:
-    """Side of the network's input for this reader's stacks (raw stacks reduce to 128)."""
-    from stemdl.common.data.transform import input_size
-
-    return input_size(reader.layout, int(reader.image_shape()[-1]))
 
 
 def dry_run(cfg: OrnlConfig) -> int:
@@ -265,7 +259,6 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     import tensorflow as tf
 
     from stemdl.common.run.runrecorder import RunRecorder
-    from stemdl.ornl import data as pipeline
     from stemdl.ornl.checkpoint import (
         Checkpointer,
         checkpointed_epoch,
@@ -294,7 +287,7 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     task = hooks(cfg.task)
     steps = len(train) // global_batch
     base_lr = cfg.learning_rate * (info.replicas if cfg.scale_lr_by_replicas else 1)
-    size = pipeline.image_size(train)
+    size = reader_input_size(train)
     spec = cfg.model_spec(size)
     in_channels = cfg.recipe.in_channels  # classification: one pattern; density: all 3
 

@@ -150,6 +150,17 @@ TASKS = ("classify", "density")
 TASK_CHOICES = (*TASKS, "all")
 
 
+def run_name(impl: str, task: str) -> str:
+    """A demo run's folder and config name: the implementation, prefixed by a task other
+    than classification (runs/stfc, runs/density-stfc)."""
+    return impl if task == "classify" else f"{task}-{impl}"
+
+
+def compare_path(out: Path, task: str) -> Path:
+    """The comparison plot of a task's runs (its table beside it as .txt, .md, .json)."""
+    return out / (PLOT_NAME if task == "classify" else f"compare-{task}.png")
+
+
 @dataclass
 class StageReport:
     name: str
@@ -251,14 +262,14 @@ class Demo:
         return self.data_dir if task == "classify" else self.out / f"data-{task}"
 
     def run_dir(self, impl: str, task: str = "classify") -> Path:
-        return self.out / "runs" / (impl if task == "classify" else f"{task}-{impl}")
+        return self.out / "runs" / run_name(impl, task)
 
     @property
     def plot_path(self) -> Path:
         return self.out / PLOT_NAME
 
     def task_plot_path(self, task: str) -> Path:
-        return self.plot_path if task == "classify" else self.out / f"compare-{task}.png"
+        return compare_path(self.out, task)
 
     def _stamp_path(self, stage: str) -> Path:
         return self.out / ".demo" / f"{stage}.json"
@@ -501,7 +512,7 @@ class Demo:
         run_dir = self.run_dir(impl, task)
         if run_dir.exists():
             shutil.rmtree(run_dir)  # incomplete or stale: start the run afresh
-        name = impl if task == "classify" else f"{task}-{impl}"
+        name = run_name(impl, task)
         config = self.out / "configs" / f"{name}.yaml"
         write_text_atomic(config, yaml.safe_dump(cfg, sort_keys=False))
         self._stemdl(f"train-{name}", ["train", impl, "--config", config])
@@ -520,11 +531,11 @@ class Demo:
             self.echo(f"    {row.run}: {log}: compliance {row.compliance} ({row.division} division)")
         table = compare.format_text(rows)
         report.tables[task] = table
-        stem = self.task_plot_path(task).stem
-        write_text_atomic(self.out / f"{stem}.txt", table)
-        write_text_atomic(self.out / f"{stem}.md", compare.format_markdown(rows))
-        write_text_atomic(self.out / f"{stem}.json", compare.format_json(rows))
-        report.plots += write_plots(runs, self.task_plot_path(task))
+        plot = self.task_plot_path(task)
+        write_text_atomic(plot.with_suffix(".txt"), table)
+        write_text_atomic(plot.with_suffix(".md"), compare.format_markdown(rows))
+        write_text_atomic(plot.with_suffix(".json"), compare.format_json(rows))
+        report.plots += write_plots(runs, plot)
 
 
 # What `make demo` shows on 2 cores: each implementation's held-out F1 rises to a plateau.
@@ -587,9 +598,9 @@ def summary_lines(report: DemoReport) -> list[str]:
     if not report.plots:
         lines.append("plot: (none)")
     for task in report.tables:
-        stem = (report.out / PLOT_NAME).stem if task == "classify" else f"compare-{task}"
-        lines.append(f"{task} table also in {report.out / (stem + '.md')} and "
-                     f"{report.out / (stem + '.json')}")
+        plot = compare_path(report.out, task)
+        lines.append(f"{task} table also in {plot.with_suffix('.md')} and "
+                     f"{plot.with_suffix('.json')}")
     for run_dir in report.run_dirs:
         try:
             result = RunResult.read(run_dir / RESULTS_FILE)

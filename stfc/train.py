@@ -19,6 +19,7 @@ from typing import Any
 
 from stemdl.common.cli.entry import ArgumentParser, module_main, run_main
 from stemdl.common.cli.errors import StemdlError
+from stemdl.common.data.transform import reader_input_size
 from stemdl.common.infra.atomic import write_atomic, write_text_atomic
 from stemdl.common.run.mllog import Keys
 from stemdl.common.run.results import CHECKPOINT_DIR, CPU_DEVICE, RunResult, host_info
@@ -227,17 +228,10 @@ def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, A
     if ckpt is not None:  # the hyper-parameters read above: one load of the checkpoint
         check_same_data(ckpt, saved.get("data_fingerprint"), data_fingerprint(readers))
     check_global_batch(config.batch_size, layout.world_size, len(readers["train"]))
-    config.model_spec(network_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
+    config.model_spec(reader_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
     config.eval_batch_size = bounded_eval_batch(config.eval_batch_size, config.batch_size,
                                                 readers, note=rank == 0)
     return run_dir, ckpt, layout, readers
-
-
-def network_input_size(reader: Any) -> int:
-    """Side of the network's input for this reader's stacks (raw stacks reduce to 128)."""
-    from stemdl.common.data.transform import input_size
-
-    return input_size(reader.layout, int(reader.image_shape()[-1]))
 
 
 def accelerators_logged(config: StfcConfig, layout: Any) -> int:
@@ -310,7 +304,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         total_steps=dm.steps_per_epoch(world) * config.epochs, input_norm=norm.as_dict(),
         task=config.task, data_fingerprint=data_fingerprint(readers),
         unet_depth=config.unet_depth, unet_width=config.unet_width,
-        image_size=network_input_size(readers["train"]),
+        image_size=reader_input_size(readers["train"]),
     )
     recorder.hyperparameters({
         Keys.SEED: config.seed,

@@ -117,11 +117,15 @@ def select_indices(reader: SampleReader, fraction: float = 1.0, samples: int | N
         indices = np.array([i for i in indices if materials[i] in keep], dtype=np.int64)
     if samples is not None:
         if samples > len(indices):
-            where = getattr(reader, "folder", None) or f"the {reader.split} split"
-            raise DataError(f"{where}: config asks for {key}={samples}, the {reader.split} "
+            raise DataError(f"{reader_where(reader)}: config asks for {key}={samples}, the {reader.split} "
                             f"split holds {len(indices)}")
         indices = np.sort(rng.permutation(indices)[:samples])
     return indices
+
+
+def reader_where(reader: SampleReader) -> str:
+    """How an error names a reader's data: its folder, else its split."""
+    return str(getattr(reader, "folder", None) or f"the {reader.split} split")
 
 
 def check_reader(reader: SampleReader, where: str | Path) -> None:

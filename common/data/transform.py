@@ -23,6 +23,8 @@ STFC, as upstream, does not).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from stemdl.common.data.layouts import RAW
@@ -32,6 +34,11 @@ from stemdl.common.workload import CLIP_MAX, INPUT_IMAGE_SIZE, LOG_FLOOR, LOG_SC
 def input_size(layout: str, image_size: int) -> int:
     """Side of the network input for stacks of `image_size` px in `layout`."""
     return min(image_size, INPUT_IMAGE_SIZE) if layout == RAW else image_size
+
+
+def reader_input_size(reader: Any) -> int:
+    """Side of the network input for a reader's stacks (raw stacks are reduced to 128)."""
+    return input_size(reader.layout, int(reader.image_shape()[-1]))
 
 
 def model_input(stacks: np.ndarray, layout: str) -> np.ndarray:

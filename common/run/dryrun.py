@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from stemdl.common.data.transform import input_size
+from stemdl.common.data.transform import reader_input_size
 
 DRY_RUN_HELP = ("check the config, the data and the run folder, print the plan, and exit "
                 "without training or writing anything")
@@ -60,8 +60,7 @@ def train_plan(impl: str, config: Any, run_dir: Path, readers: Mapping[str, Any]
     else:
         batch_text = f"batch {batch} per replica (replicas: decided when the framework starts)"
     task = config.task_spec
-    train = readers["train"]
-    size = input_size(train.layout, int(train.image_shape()[-1]))
+    size = reader_input_size(readers["train"])
     lines.append(f"  task: {task.name}; model: {config.model_spec(size).name}; {config.epochs} epochs (mode "
                  f"{config.mode}, target {task.label(task.primary_metric)} {config.target:g}); "
                  f"{batch_text}")

@@ -95,7 +95,8 @@ class BaseRunConfig:
     def fingerprint(self) -> dict[str, Any]:
         """This run's values of RESUME_FIELDS (a checkpoint records them; common.run.runpolicy);
         the other task's network keys are left out (they have no effect)."""
-        other = {"resnet"} if self.task_spec.target_kind == "array" else {"unet_depth", "unet_width"}
+        other = {key for name in task_names() for key in get_task(name).network_keys
+                 } - set(self.task_spec.network_keys)
         return {k: getattr(self, k) for k in self.RESUME_FIELDS
                 if hasattr(self, k) and k not in other}
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from stemdl.common.data.transform import transform_stack
+from stemdl.common.data.transform import reader_input_size, transform_stack
 from stemdl.ornl import augment
 from stemdl.ornl import data as pipeline
 from stemdl.ornl.loop import WarmupSchedule
@@ -173,7 +173,7 @@ def test_raw_layout_is_preprocessed_like_the_preprocessor(tmp_path):
         seed=0, per_replica_batch=2))))
     expected = transform_stack(reader[0].stack, 32) / 255.0
     np.testing.assert_allclose(stacks.numpy()[0, ..., 0], expected, atol=1e-4)
-    assert pipeline.image_size(reader) == 32
+    assert reader_input_size(reader) == 32
 
 
 def test_raw_512_is_reduced_to_128_like_the_preprocessor(tmp_path):
@@ -182,7 +182,7 @@ def test_raw_512_is_reduced_to_128_like_the_preprocessor(tmp_path):
 
     write_raw_folder(tmp_path, materials={"train": 1, "dev": 1}, energies=1, size=512)
     reader = open_split(tmp_path, "train")
-    assert pipeline.image_size(reader) == 128
+    assert reader_input_size(reader) == 128
     _, stacks, _ = next(iter(pipeline.eval_dataset(reader, pipeline.PipelineOptions(
         seed=0, per_replica_batch=1))))
     expected = transform_stack(reader[0].stack, 128) / 255.0

@@ -35,6 +35,7 @@ TASK = Task(
     new_metric=lambda: ConfusionMatrix(NUM_LOGITS),
     metric_from_detail=_from_detail,
     check_split=check_split,
+    network_keys=("resnet",),
     model_spec=lambda config, image_size: resnet_spec(config.resnet),
     recipes=RECIPES,
 )

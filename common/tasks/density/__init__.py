@@ -29,6 +29,7 @@ TASK = Task(
     new_metric=MapErrors,
     metric_from_detail=MapErrors.from_detail,
     check_split=check_split,
+    network_keys=("unet_depth", "unet_width"),
     model_spec=lambda config, image_size: unet_spec(config.unet_depth, config.unet_width,
                                                     image_size),
     recipes=RECIPES,
