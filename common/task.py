@@ -38,7 +38,7 @@ class Task:
     benchmark: str  # MLPerf submission_benchmark, e.g. "stemdl"
     target_kind: str  # "label" (one int per sample) or "array" (a map per sample)
     primary_metric: str  # the key of `Metric.result()` that decides the run
-    higher_is_better: bool  # direction of every metric of this task
+    higher_is_better: bool  # direction of the primary metric (and of the others but `reversed_metrics`)
     target: float  # the primary metric's value that ends a mode=target run
     target_key: str  # the config key that sets the target (and its MLPerf key's suffix)
     metric_log_keys: Mapping[str, str]  # result name -> MLPerf key, in log order
@@ -51,6 +51,7 @@ class Task:
     recipes: Mapping[str, Any] = field(default_factory=dict)  # implementation -> recipe
     # (train reader, val reader) -> the metric of a model that learned nothing, or None
     baseline: Callable[[Any, Any], Mapping[str, float]] | None = None
+    reversed_metrics: tuple[str, ...] = ()  # scored the other way (density: Pearson r, higher)
 
     def __post_init__(self) -> None:
         if self.target_kind not in TARGET_KINDS:
@@ -67,6 +68,10 @@ class Task:
     def target_log_key(self) -> str:
         """The MLPerf key that logs the target, e.g. stemdl_target_f1."""
         return f"stemdl_{self.target_key}"
+
+    def metric_higher_is_better(self, metric: str) -> bool:
+        """The direction of `metric` (a key of the metric's result)."""
+        return self.higher_is_better != (metric in self.reversed_metrics)
 
     def reached(self, value: float | None, target: float) -> bool:
         """True when `value` of the primary metric meets `target` in this task's direction."""

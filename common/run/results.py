@@ -55,7 +55,7 @@ class RunResult:
     implementation: str  # "stfc" or "ornl"
     task: str = "classify"  # common/task.py
     primary_metric: str = "macro_f1"  # the key of `val`/`best_val`/`test` that decides the run
-    higher_is_better: bool = True  # the direction of the task's metrics
+    higher_is_better: bool = True  # the direction of the primary metric
     division: str = "closed"
     framework: str | None = None  # the one the model runs on: "torch" or "tensorflow"
     framework_version: str | None = None
@@ -99,10 +99,14 @@ class RunResult:
 
     def add_epoch(self, record: EpochRecord) -> None:
         self.epochs.append(record)
-        pick = max if self.higher_is_better else min
+        from stemdl.common.task import get_task
+
+        task = get_task(self.task)
         names = dict.fromkeys(k for e in self.epochs for k in e.val)
-        self.best_val = {k: pick(e.val[k] for e in self.epochs if e.val.get(k) is not None)
-                         for k in names if any(e.val.get(k) is not None for e in self.epochs)}
+        self.best_val = {
+            k: (max if task.metric_higher_is_better(k) else min)(
+                e.val[k] for e in self.epochs if e.val.get(k) is not None)
+            for k in names if any(e.val.get(k) is not None for e in self.epochs)}
         times = [e.epoch_time_s for e in self.epochs if e.epoch_time_s is not None]
         self.mean_epoch_time_s = sum(times) / len(times) if times else None
 

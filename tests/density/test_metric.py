@@ -81,3 +81,14 @@ def test_tensorflow_sums_equal_numpys():
     t, p = maps(5, 5), maps(5, 6)
     got = tf_sums(t.transpose(0, 2, 3, 1), p.transpose(0, 2, 3, 1)).numpy()  # channels last
     np.testing.assert_allclose(got, batch_sums(t, p), rtol=1e-12)
+
+
+def test_best_val_takes_each_metric_in_its_own_direction():
+    """NMSE, MAE and relative L2 are best when lowest, Pearson r when highest."""
+    from stemdl.common.run.results import EpochRecord, RunResult
+
+    result = RunResult("stfc", task="density", primary_metric="nmse", higher_is_better=False)
+    result.add_epoch(EpochRecord(1, val={"nmse": 0.9, "mae": 0.8, "pearson_r": 0.2}))
+    result.add_epoch(EpochRecord(2, val={"nmse": 0.7, "mae": 0.6, "pearson_r": 0.5}))
+    result.add_epoch(EpochRecord(3, val={"nmse": 0.8, "mae": 0.7, "pearson_r": 0.4}))
+    assert result.best_val == {"nmse": 0.7, "mae": 0.6, "pearson_r": 0.5}

@@ -34,4 +34,5 @@ TASK = Task(
                                                     image_size),
     recipes=RECIPES,
     baseline=mean_map_baseline,
+    reversed_metrics=("pearson_r",),
 )
