@@ -10,7 +10,10 @@ from __future__ import annotations
 # --- the samples ---------------------------------------------------------------
 NUM_SPACE_GROUPS = 230
 MIN_LABEL, MAX_LABEL = 1, 230  # every sample's space group (both tasks' samples carry one)
-PATTERNS_PER_STACK = 3  # one CBED pattern per zone axis
+PATTERNS_PER_STACK = 3  # one CBED pattern per zone axis (per probe position in a scan)
+# A scan (`stemdl simulate --scan N`, the density task's input) holds N x N probe positions
+# per zone axis: 3 * N^2 patterns, axis-major, positions row-major (y, then x).
+MAX_SCAN = 32  # ORNL's largest data: 32 x 32 positions
 RAW_IMAGE_SIZE = 512  # pixels per side in the ORNL raw data
 INPUT_IMAGE_SIZE = 128  # pixels per side after preprocessing (MLCommons/STFC layout)
 
@@ -29,6 +32,16 @@ STATS_SAMPLES = 512
 
 # --- canonical split names ----------------------------------------------------
 SPLITS = ("train", "val", "test", "inference")
+
+
+def is_stack_depth(patterns: int) -> bool:
+    """True for a sample's pattern count: 3 (one per zone axis) or 3 x N^2 (a scan)."""
+    return patterns >= PATTERNS_PER_STACK and patterns % PATTERNS_PER_STACK == 0
+
+
+def scan_positions(patterns: int) -> int:
+    """Probe positions per zone axis of a sample of `patterns` patterns (1: no scan)."""
+    return patterns // PATTERNS_PER_STACK
 
 
 def is_valid_label(label: int) -> bool:

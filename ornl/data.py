@@ -30,6 +30,7 @@ from stemdl.common.data.samples import (
     SampleReader,
 )
 from stemdl.common.data.transform import model_input, reader_input_size
+from stemdl.common.workload import PATTERNS_PER_STACK
 from stemdl.ornl import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -81,7 +82,7 @@ def _reader_map(reader: SampleReader, shape: tuple[int, int, int], norm: InputNo
     def fn(index: tf.Tensor):
         stack, label = tf.numpy_function(load, [index], (tf.float32, second), stateful=False)
         stack.set_shape(shape)
-        label.set_shape(shape if targets else [])
+        label.set_shape((PATTERNS_PER_STACK, *shape[1:]) if targets else [])  # a map per axis
         return index, stack, label
 
     return fn

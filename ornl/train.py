@@ -289,7 +289,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     base_lr = cfg.learning_rate * (info.replicas if cfg.scale_lr_by_replicas else 1)
     size = reader_input_size(train)
     spec = cfg.model_spec(size)
-    in_channels = cfg.recipe.in_channels  # classification: one pattern; density: all 3
+    # classification: one pattern; density: every pattern of the sample (3, or a scan's)
+    in_channels = int(train.image_shape()[0]) if task.all_patterns else cfg.recipe.in_channels
 
     recorder = RunRecorder(
         cfg.run_dir, "ornl", task=cfg.task_spec, division=cfg.division, target=cfg.target,

@@ -19,7 +19,7 @@ from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import NPZ, natural_key
 from stemdl.common.data.raw import SampleProblem, parse_space_group
 from stemdl.common.data.samples import Sample
-from stemdl.common.workload import PATTERNS_PER_STACK
+from stemdl.common.workload import PATTERNS_PER_STACK, is_stack_depth
 
 UNKNOWN_MATERIAL = ""
 _ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
@@ -47,10 +47,12 @@ def _target_kind(archive: np.lib.npyio.NpzFile) -> str | None:
 
 
 def check_target(where: str, target: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A sample's target maps as float32 of the stack's shape; a one-line DataError else."""
-    if target.dtype.kind not in "fiu" or tuple(target.shape) != tuple(shape):
+    """A sample's target maps (one per zone axis, of the stack's pixels) as float32; a
+    one-line DataError else."""
+    want = (PATTERNS_PER_STACK, *shape[1:])
+    if target.dtype.kind not in "fiu" or tuple(target.shape) != want:
         raise DataError(f"{where}: target has shape {tuple(target.shape)} ({target.dtype}), "
-                        f"expected {tuple(shape)} float32 like data")
+                        f"expected {want} float32: a map per zone axis, of the data's pixels")
     target = np.ascontiguousarray(target, dtype=np.float32)
     if not np.isfinite(target).all():
         raise DataError(f"{where}: target holds NaN or Inf values")
@@ -71,8 +73,9 @@ def load_npz(path: Path) -> Sample:
         raise DataError(f"{path}: unreadable npz file ({type(err).__name__}: {err})") from None
     if data.dtype.kind not in "fiu":
         raise DataError(f"{path}: data has dtype {data.dtype}, expected numbers (float32)")
-    if data.ndim != 3 or data.shape[0] != PATTERNS_PER_STACK:
-        raise DataError(f"{path}: data has shape {data.shape}, expected (3, H, W)")
+    if data.ndim != 3 or not is_stack_depth(data.shape[0]):
+        raise DataError(f"{path}: data has shape {data.shape}, expected (3, H, W) or a "
+                        "scan's (3 x positions, H, W)")
     stack = np.ascontiguousarray(data, dtype=np.float32)
     if not np.isfinite(stack).all():
         raise DataError(f"{path}: data holds NaN or Inf values")

@@ -8,7 +8,7 @@ one file per sample). Each part holds:
 - ``images``    float32 (n, 3, S, S), contiguous (not chunked, not compressed), so the
                 reader can memory-map it: a random sample is one memcpy, no HDF5 call;
 - ``labels``    int16 (n,); ``materials`` UTF-8 strings (n,);
-- ``targets``   float32 (n, 3, S, S), contiguous, where the raw data had potentials:
+- ``targets``   float32 (n, 3, S, S) (a map per zone axis), contiguous, where the raw data had potentials:
                 the density task's target maps (attribute ``target_kind``);
 - attribute ``count``: the valid rows (bad input samples are skipped, so rows
   count..n-1 may be unused).
@@ -30,7 +30,7 @@ from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import PACKED, PACKED_MANIFEST, PART_GLOB, natural_key
 from stemdl.common.data.raw import open_h5
 from stemdl.common.data.samples import Sample
-from stemdl.common.workload import MAX_LABEL, MIN_LABEL
+from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK
 
 FORMAT_NAME = "stemdl-packed"
 FORMAT_VERSION = 1
@@ -83,9 +83,10 @@ class _Part:
                 self.target_kind = (str(targets.attrs.get("target_kind", "potential"))
                                     if targets is not None else None)
                 self.target_offset = _map_offset(targets) if targets is not None else None
-                if targets is not None and targets.shape != images.shape:
+                self.target_shape = (PATTERNS_PER_STACK, *self.shape[1:])
+                if targets is not None and targets.shape != (images.shape[0], *self.target_shape):
                     raise DataError(f"{path}: targets have shape {targets.shape}, images "
-                                    f"{images.shape}: one target map per pattern")
+                                    f"{images.shape}: one target map per zone axis")
             except (KeyError, OSError, ValueError) as err:
                 raise DataError(f"{path}: not a valid packed part ({err})") from None
         if len(self.shape) != 3 or self.count > images.shape[0]:
@@ -96,11 +97,12 @@ class _Part:
         self._maps: dict[str, np.ndarray | h5py.Dataset] = {}
         self._handle: h5py.File | None = None
 
-    def _dataset(self, name: str, offset: int | None) -> np.ndarray | h5py.Dataset:
+    def _dataset(self, name: str, offset: int | None, shape: tuple[int, ...]
+                 ) -> np.ndarray | h5py.Dataset:
         if name not in self._maps:
             if offset is not None:
                 self._maps[name] = np.memmap(self.path, dtype="<f4", mode="r", offset=offset,
-                                             shape=(self.count, *self.shape))
+                                             shape=(self.count, *shape))
             else:
                 if self._handle is None:
                     self._handle = open_h5(self.path)
@@ -109,14 +111,14 @@ class _Part:
 
     def images(self) -> np.ndarray | h5py.Dataset:
         """Memory map of the images (or the h5py dataset when it cannot be mapped)."""
-        return self._dataset("images", self.offset)
+        return self._dataset("images", self.offset, self.shape)
 
     def targets(self) -> np.ndarray | h5py.Dataset:
         """Memory map of the target maps (the part must have them: `target_kind`)."""
         if self.target_kind is None:
             raise DataError(f"{self.path}: no targets (the density task needs data "
                             "preprocessed from simulated raw data with potentials)")
-        return self._dataset("targets", self.target_offset)
+        return self._dataset("targets", self.target_offset, self.target_shape)
 
     def drop(self) -> None:
         """Forget per-process handles (after fork / before pickling)."""
@@ -183,7 +185,8 @@ class PackedReader:
         return Sample(stack, int(part.labels[row]), part.materials[row], target)
 
     def _gather(self, idx: np.ndarray, which: str) -> np.ndarray:
-        out = np.empty((idx.size, *self.image_shape()), dtype=np.float32)
+        shape = self.image_shape() if which == "images" else self._parts[0].target_shape
+        out = np.empty((idx.size, *shape), dtype=np.float32)
         part_of = np.searchsorted(self._starts, idx, side="right") - 1
         for k in np.unique(part_of):
             sel = np.nonzero(part_of == k)[0]

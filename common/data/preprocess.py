@@ -54,7 +54,7 @@ from stemdl.common.infra.lock import LOCK_PREFIX, locked_folder
 from stemdl.common.infra.progress import progress as progress_bar
 from stemdl.common.infra.workers import ordered_map
 from stemdl.common.run.bounds import check_workers
-from stemdl.common.workload import INPUT_IMAGE_SIZE
+from stemdl.common.workload import INPUT_IMAGE_SIZE, PATTERNS_PER_STACK
 
 FORMATS = ("npz", "packed")
 PART_SAMPLES = 512  # samples per task (and per packed part file); fixed => stable names
@@ -199,6 +199,7 @@ def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, na
     samples carry targets: a later one that differs is bad (one layout per part)."""
     buf: np.ndarray | None = None
     with_targets: bool | None = None
+    depth: int | None = None  # patterns per sample: the first good sample decides
     for name in names:
         where = f"{task.src.name}:{name}"
         try:
@@ -206,6 +207,9 @@ def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, na
             buf = stack  # reused for the next sample
             if info.shape[1] < task.size or info.shape[2] < task.size:
                 raise SampleProblem("too_small", f"{STACK} {info.shape} smaller than {task.size}")
+            if depth is not None and info.shape[0] != depth:
+                raise SampleProblem("wrong_shape", f"{STACK} {info.shape}: {info.shape[0]} "
+                                    f"patterns, unlike the {depth} of the samples before it")
         except SampleProblem as err:
             summary.bad(err.reason, where)
             continue
@@ -228,6 +232,7 @@ def _samples(task: Task, handle: h5py.File, fd: int | None, summary: Summary, na
             summary.bad("bad_target", f"{where} ({'no' if target is None else 'a'} potential, "
                         f"unlike the samples before it)")
             continue
+        depth = info.shape[0]
         yield name, info, small, target
 
 
@@ -294,10 +299,11 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,
     n, s = len(task.names), task.size
     labels: list[int] = []
     materials: list[str] = []
-    block = np.empty((min(n, WRITE_ROWS), 3, s, s), np.float32)
-    tblock = np.empty_like(block)
+    rows_per_block = min(n, WRITE_ROWS)
+    block = np.empty((0,), np.float32)  # (rows, patterns, s, s) once the first sample is read
+    tblock = np.empty((rows_per_block, PATTERNS_PER_STACK, s, s), np.float32)
     with h5py.File(tmp, "w") as part:
-        images = part.create_dataset("images", shape=(n, 3, s, s), dtype="<f4")  # contiguous
+        images = None
         targets = None
         row = 0
 
@@ -308,8 +314,12 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,
                 targets.write_direct(tblock[:rows], dest_sel=sel)
 
         for _name, info, data, target in _samples(task, handle, fd, summary, task.names):
-            if target is not None and targets is None:  # the first sample decides
-                targets = part.create_dataset("targets", shape=(n, 3, s, s), dtype="<f4")
+            if images is None:  # the first sample decides the depth and whether targets exist
+                block = np.empty((rows_per_block, *data.shape), np.float32)
+                images = part.create_dataset("images", shape=(n, *data.shape), dtype="<f4")
+            if target is not None and targets is None:
+                targets = part.create_dataset("targets", shape=(n, PATTERNS_PER_STACK, s, s),
+                                              dtype="<f4")
                 targets.attrs["target_kind"] = task.target
             block[row % len(block)] = data
             if target is not None:
@@ -319,7 +329,10 @@ def _write_part(tmp: Path, task: Task, handle: h5py.File, fd: int | None,
                 flush(len(block))
             labels.append(info.label)
             materials.append(info.material)
-        if row % len(block):
+        if images is None:  # no good sample: an empty part of the classification shape
+            images = part.create_dataset("images", shape=(n, PATTERNS_PER_STACK, s, s),
+                                         dtype="<f4")
+        elif row % len(block):
             flush(row % len(block))
         count = len(labels)
         part.create_dataset("labels", data=np.array(labels + [0] * (n - count), dtype=np.int16))

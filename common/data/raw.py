@@ -18,7 +18,7 @@ import numpy as np
 from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import RAW, natural_key
 from stemdl.common.data.samples import Sample
-from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK
+from stemdl.common.workload import MAX_LABEL, MIN_LABEL, PATTERNS_PER_STACK, is_stack_depth
 
 STACK = "cbed_stack"  # the dataset of one sample group
 POTENTIAL = "potential"  # ours, beside it: the projected potential of each zone axis
@@ -110,9 +110,10 @@ def check_group(name: str, obj: object) -> GroupInfo:
     except SampleProblem as err:
         raise SampleProblem(err.reason, f"group {name}: {err}") from None
     shape = tuple(ds.shape)
-    if len(shape) != 3 or shape[0] != PATTERNS_PER_STACK or min(shape) < 1:
+    if len(shape) != 3 or not is_stack_depth(shape[0]) or min(shape) < 1:
         raise SampleProblem(
-            "wrong_shape", f"group {name}: {STACK} has shape {shape}, expected (3, H, W)"
+            "wrong_shape", f"group {name}: {STACK} has shape {shape}, expected (3, H, W) "
+            "or a scan's (3 x positions, H, W)"
         )
     if not np.issubdtype(ds.dtype, np.number):
         raise SampleProblem("wrong_dtype", f"group {name}: {STACK} has dtype {ds.dtype}")
@@ -206,7 +207,7 @@ def _fast_info(handle: h5py.File, name: str,
     gid = h5py.h5g.open(handle.id, name.encode())
     dsid = h5py.h5d.open(gid, STACK.encode())
     shape = dsid.shape
-    if len(shape) != 3 or shape[0] != PATTERNS_PER_STACK or min(shape) < 1:
+    if len(shape) != 3 or not is_stack_depth(shape[0]) or min(shape) < 1:
         raise ValueError("wrong shape: take the high-level path")
     dtype, _ = _types(dsid)
     if dtype.kind not in "iuf":

@@ -34,6 +34,7 @@ class Physics:
     """The settings that decide the pattern; stored in the run manifest."""
 
     size: int  # PX
+    scan: int = 1  # N: an N x N grid of probe positions over the central window (1: centre)
     k_max: float = K_MAX
     thickness: float = THICKNESS
     slice_thickness: float = SLICE_THICKNESS
@@ -57,8 +58,28 @@ class Physics:
                 return n
             n += 1
 
+    @property
+    def disc_fill(self) -> float:
+        """Disc diameter / spacing: discs overlap in a scan, never at a single position."""
+        from stemdl.common.simulation.zone_axes import DISC_FILL, SCAN_DISC_FILL
+
+        return SCAN_DISC_FILL if self.scan > 1 else DISC_FILL
+
+    def probe_positions(self) -> np.ndarray:
+        """(N*N, 2) probe positions (x, y) in Angstrom, row-major (y, then x): the centres
+        of an N x N grid of cells over the central half of the box (N = 1: its centre)."""
+        step = self.extent / 2 / self.scan
+        axis = self.extent / 4 + step * (np.arange(self.scan) + 0.5)
+        y, x = np.meshgrid(axis, axis, indexing="ij")
+        return np.stack([x.ravel(), y.ravel()], axis=1)
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "extent_angstrom": self.extent, "gpts": self.gpts}
+        out = {**asdict(self), "extent_angstrom": self.extent, "gpts": self.gpts}
+        if self.scan == 1:  # manifests of single-position runs stay as they were
+            del out["scan"]
+        else:
+            out["disc_fill"] = self.disc_fill
+        return out
 
 
 def wavelength(energy_ev: float) -> float:
@@ -125,18 +146,35 @@ def pattern(potential, energy_ev: float, semi_angle: float, physics: Physics) ->
 
     Intensities are abTEM's: the incident probe carries total intensity 1.
     """
+    extent = physics.extent
+    return _diffraction(potential, energy_ev, semi_angle, physics, (extent / 2, extent / 2))
+
+
+def scan_patterns(potential, energy_ev: float, semi_angle: float, physics: Physics
+                  ) -> np.ndarray:
+    """The N x N scan of `physics`: float32 (N*N, PX, PX), positions as
+    `Physics.probe_positions`, each pattern as `pattern` gives it (one abTEM multislice
+    of all positions at once)."""
+    from abtem.scan import CustomScan
+
+    positions = CustomScan(physics.probe_positions())
+    return _diffraction(potential, energy_ev, semi_angle, physics, positions)
+
+
+def _diffraction(potential, energy_ev: float, semi_angle: float, physics: Physics, scan
+                 ) -> np.ndarray:
+    """|psi(k)|^2 of the probe at `scan` (one position or a CustomScan), cropped to PX."""
     abtem = _abtem()
 
     probe = abtem.Probe(
         semiangle_cutoff=semi_angle * 1e3, energy=energy_ev, device=potential.device
     )
-    extent = physics.extent
-    exit_wave = probe.multislice(potential, scan=(extent / 2, extent / 2), lazy=False)
+    exit_wave = probe.multislice(potential, scan=scan, lazy=False)
     patterns = exit_wave.diffraction_patterns(max_angle=None, block_direct=False, fftshift=True)
     full = patterns.array
     if not isinstance(full, np.ndarray):  # CuPy on GPU
         full = full.get()
     n, half = full.shape[-1], physics.size // 2
     centre = n // 2  # fftshift puts k = 0 at index n // 2
-    crop = full[centre - half : centre + half, centre - half : centre + half]
-    return np.ascontiguousarray(crop.T, dtype=np.float32)
+    crop = full[..., centre - half : centre + half, centre - half : centre + half]
+    return np.ascontiguousarray(np.swapaxes(crop, -1, -2), dtype=np.float32)

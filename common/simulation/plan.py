@@ -14,7 +14,13 @@ from stemdl.common.cli.errors import StemdlError
 from stemdl.common.simulation.cbed import Physics
 from stemdl.common.simulation.crystals import FIXED_NAMES, FIXED_SPACE_GROUPS
 from stemdl.common.simulation.presets import ALL_SPACE_GROUPS, get_preset
-from stemdl.common.workload import MAX_LABEL, MIN_LABEL, is_valid_label
+from stemdl.common.workload import (
+    MAX_LABEL,
+    MAX_SCAN,
+    MIN_LABEL,
+    PATTERNS_PER_STACK,
+    is_valid_label,
+)
 
 FIRST_ENERGY_KEV = 100
 ENERGY_STEP_KEV = 10
@@ -26,6 +32,7 @@ SPLITS = ("train", "dev", "test")
 # train and dev each hold 2 space groups (training refuses a one-class split).
 FIXED_SPLIT_PATTERN = SPLITS
 MIN_SIZE = 16
+MAX_MATERIAL_BYTES = 2 * 2**30  # a worker holds one material's patterns before writing
 LABELS = f"{MIN_LABEL}..{MAX_LABEL}"
 
 
@@ -77,6 +84,19 @@ class Plan:
         }
 
 
+def check_scan(scan: int, size: int, energies: int) -> None:
+    """--scan N in 1..MAX_SCAN, and one material's patterns (all energies, float32, held
+    in memory until written) within MAX_MATERIAL_BYTES."""
+    if not 1 <= scan <= MAX_SCAN:
+        raise StemdlError(f"--scan must be in 1..{MAX_SCAN} probe positions per side, got {scan}")
+    need = energies * PATTERNS_PER_STACK * scan**2 * size**2 * 4
+    if need > MAX_MATERIAL_BYTES:
+        raise StemdlError(
+            f"--scan {scan}: {energies} energies x {PATTERNS_PER_STACK * scan**2} patterns of "
+            f"{size} px are {need / 2**30:.1f} GiB per material, more than "
+            f"{MAX_MATERIAL_BYTES / 2**30:.0f} GiB; use fewer positions, energies or pixels")
+
+
 def parse_space_groups(text: str) -> tuple[int, ...]:
     """'all', or a comma list of numbers and ranges ('1-10,225') -> sorted unique groups."""
     if text.strip().lower() == "all":
@@ -108,6 +128,7 @@ def make_plan(
     materials_per_group: int | None = None,
     energies: int | None = None,
     size: int | None = None,
+    scan: int = 1,
 ) -> Plan:
     """The run's plan from a preset and overrides; a one-line StemdlError for bad values."""
     base = get_preset(preset)
@@ -120,6 +141,7 @@ def make_plan(
         raise StemdlError(f"--size must be an even number of pixels >= {MIN_SIZE}, got {px}")
     if seed < 0:
         raise StemdlError(f"--seed must be >= 0, got {seed}")
+    check_scan(scan, px, n_energies)
 
     materials: list[MaterialSpec] = []
     if base.crystals == "fixed":
@@ -158,6 +180,6 @@ def make_plan(
         space_groups=groups,
         materials_per_group=per_group,
         energies_kev=tuple(FIRST_ENERGY_KEV + ENERGY_STEP_KEV * k for k in range(n_energies)),
-        physics=Physics(size=px),
+        physics=Physics(size=px, scan=scan),
         materials=tuple(materials),
     )

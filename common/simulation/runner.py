@@ -56,7 +56,9 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
     axes = zone_axes.zone_axes(atoms)
     cellpar = atoms.cell.cellpar()
     physics = plan.physics
-    stacks = np.empty((len(plan.energies_kev), 3, physics.size, physics.size), np.float32)
+    positions = physics.scan**2
+    stacks = np.empty((len(plan.energies_kev), 3 * positions, physics.size, physics.size),
+                      np.float32)
     semi = np.empty((len(plan.energies_kev), 3))
     maps = []  # the projected potential of each axis (the density task's target)
     abtem_s = 0.0
@@ -66,9 +68,13 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
         maps.append(cbed.projected_window(potential, physics))
         abtem_s += time.perf_counter() - t
         for e, kev in enumerate(plan.energies_kev):
-            semi[e, a] = axis.semi_angle(cbed.wavelength(kev * 1e3))
+            semi[e, a] = axis.semi_angle(cbed.wavelength(kev * 1e3), physics.disc_fill)
             t = time.perf_counter()
-            stacks[e, a] = cbed.pattern(potential, kev * 1e3, semi[e, a], physics)
+            if physics.scan == 1:
+                stacks[e, a] = cbed.pattern(potential, kev * 1e3, semi[e, a], physics)
+            else:  # axis a's positions: patterns a*N^2 .. (a+1)*N^2 - 1
+                stacks[e, a * positions : (a + 1) * positions] = cbed.scan_patterns(
+                    potential, kev * 1e3, semi[e, a], physics)
             abtem_s += time.perf_counter() - t
 
     window = potential_attrs(physics)
@@ -88,6 +94,9 @@ def simulate_material(spec: MaterialSpec, plan: Plan, device: str = "cpu") -> Ma
             "abc_angstrom": np.asarray(cellpar[:3], dtype=np.float64),
             "angles_degree": np.asarray(cellpar[3:], dtype=np.float64),
         }
+        if physics.scan > 1:
+            attrs["scan"] = np.int64(physics.scan)
+            attrs["probe_positions_angstrom"] = physics.probe_positions()
         samples.append(SampleRecord(f"sample_{spec.index}_{e}", stacks[e], attrs,
                                     potential=np.stack(maps), potential_attrs=window))
     seconds["abtem"] = abtem_s

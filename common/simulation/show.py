@@ -10,6 +10,7 @@ import numpy as np
 from stemdl.common.cli.errors import DataError
 from stemdl.common.data.layouts import RAW_GLOB
 from stemdl.common.data.raw import POTENTIAL, STACK, attr_text
+from stemdl.common.workload import scan_positions
 
 
 def _files(path: Path) -> list[Path]:
@@ -60,7 +61,7 @@ def load(path: Path, keys: list[str] | None) -> list[tuple[str, np.ndarray, dict
 
 
 def figure(samples: list[tuple[str, np.ndarray, dict]], out: Path) -> Path:
-    """Write a PNG: 3 log-scaled panels per sample, space group and zone axes in titles,
+    """Write a PNG: 3 log-scaled panels per sample (a scan: each axis's first position), space group and zone axes in titles,
     and a row of its potential maps (the density target) beneath where it has them."""
     import matplotlib
 
@@ -77,13 +78,16 @@ def figure(samples: list[tuple[str, np.ndarray, dict]], out: Path) -> Path:
             f"{key}: space group {attr_text(attrs.get('space_group', '?'))}, "
             f"{attr_text(attrs.get('formula', ''))}, {attrs.get('energy_keV', '?')} keV"
         )
+        positions = scan_positions(stack.shape[0])  # a scan: its first position per axis
         for col in range(3):
             ax = axes[row, col]
-            image = np.log10(np.maximum(stack[col], 1e-12))
+            image = np.log10(np.maximum(stack[col * positions], 1e-12))
             ax.imshow(image, cmap="inferno", origin="lower", vmin=max(image.min(), -8))
             uvw = z_dirs[col]
             label = "?" if uvw is None else "[" + " ".join(str(int(u)) for u in uvw) + "]"
-            ax.set_title((head + "\n" if col == 1 else "\n") + f"zone axis {label}", fontsize=9)
+            where = f", probe 1 of {positions}" if positions > 1 else ""
+            ax.set_title((head + "\n" if col == 1 else "\n") + f"zone axis {label}{where}",
+                         fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
         if POTENTIAL in attrs:

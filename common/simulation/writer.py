@@ -29,7 +29,7 @@ WORK = ".simulate-work"
 
 @dataclass
 class SampleRecord:
-    """One sample: group name, float32 (3, PX, PX) stack, the original's attributes and
+    """One sample: group name, float32 (3, PX, PX) stack (a scan: (3 N^2, PX, PX)), the original's attributes and
     (ours) the projected potential of each zone axis (3, M, M) with its attributes."""
 
     key: str

@@ -18,6 +18,9 @@ from stemdl.common.simulation.crystals import symmetry_rotations
 AXES_PER_MATERIAL = 3
 MAX_INDEX = 3  # candidate [uvw] have |u|,|v|,|w| <= MAX_INDEX
 DISC_FILL = 0.8  # disc diameter / nearest disc spacing: < 1 so zero-order discs never overlap
+# In a scan, neighbouring discs overlap (as in ORNL's 4D-STEM data): their interference
+# depends on where the probe sits, which is what makes the potential recoverable.
+SCAN_DISC_FILL = 1.5
 MAX_HKL = 8  # reflections searched for the largest ZOLZ spacing
 
 
@@ -30,13 +33,14 @@ class ZoneAxis:
     rotation: np.ndarray  # (3, 3) rows: unit x, y, z (cartesian) of the simulation frame
     d_hkl: float  # largest lattice-plane spacing in the zero-order Laue zone (Angstrom)
 
-    def semi_angle(self, wavelength: float) -> float:
-        """Probe semi-angle (rad) so that neighbouring zero-order discs do not overlap.
+    def semi_angle(self, wavelength: float, fill: float = DISC_FILL) -> float:
+        """Probe semi-angle (rad) at which a disc's diameter is `fill` of the disc spacing.
 
         Disc centres are 1/d apart in reciprocal space and a disc's radius is alpha/lambda,
-        so alpha = DISC_FILL * lambda / (2 d) leaves a gap of (1 - DISC_FILL) / d.
+        so alpha = fill * lambda / (2 d) leaves a gap of (1 - fill) / d (DISC_FILL: no
+        overlap) or overlaps neighbours by (fill - 1) / d (SCAN_DISC_FILL).
         """
-        return DISC_FILL * wavelength / (2.0 * self.d_hkl)
+        return fill * wavelength / (2.0 * self.d_hkl)
 
 
 def _candidates(cell: np.ndarray) -> list[tuple[int, int, int]]:

@@ -4,6 +4,8 @@ per example, the maps themselves as predictions, and the metric's sums
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import tensorflow as tf
 
@@ -46,9 +48,8 @@ class DensityHooks:
     all_patterns = True  # every pattern of a sample at once, as channels; targets are maps
 
     def build_model(self, spec, in_channels: int, dropout: float, image_size: int):
-        if in_channels != spec.in_channels:
-            raise StemdlError(f"the U-Net takes {spec.in_channels} patterns, the data has {in_channels}")
-        return build_unet(spec)
+        """The U-Net of `spec` over the data's `in_channels` patterns (3, or a scan's)."""
+        return build_unet(replace(spec, in_channels=in_channels))
 
     def per_example_loss(self, labels, outputs, label_smoothing: float = 0.0, loss: str = "l1"):
         err = tf.cast(outputs, tf.float32) - tf.cast(labels, tf.float32)

@@ -23,6 +23,11 @@ def register(subparsers) -> None:
     parser.add_argument("--materials-per-group", type=int, metavar="N")
     parser.add_argument("--energies", type=int, metavar="N", help="100 keV, 110 keV, ... N of them")
     parser.add_argument("--size", type=int, metavar="PX", help="pixels per side of each pattern")
+    parser.add_argument(
+        "--scan", type=int, metavar="N", default=1,
+        help="N x N probe positions per zone axis over the central window, discs overlapping "
+        "(the density task's 4D-STEM input; default 1: one centred probe, discs apart)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rank", type=int, help="this rank (default: launcher env, else 0)")
     parser.add_argument("--world", type=int, help="number of ranks (default: launcher env, else 1)")
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         materials_per_group=args.materials_per_group,
         energies=args.energies,
         size=args.size,
+        scan=args.scan,
     )
     # before any work: a missing `sim` extra is the install line, not a worker's traceback
     require("stemdl simulate", ("abtem", "ase", "spglib")
@@ -87,7 +93,15 @@ def plan_text(plan, out, rank: int, world: int, workers: int) -> str:
         f"  preset {plan.preset} ({plan.crystals} crystals), seed {plan.seed}: "
         f"{len(plan.space_groups)} space groups x {plan.materials_per_group} material(s), "
         f"{energies} energies ({plan.energies_kev[0]}..{plan.energies_kev[-1]} keV), "
-        f"{plan.physics.size} px",
+        f"{plan.physics.size} px" + (f", a {plan.physics.scan} x {plan.physics.scan} probe scan"
+                                     if plan.physics.scan > 1 else ""),
         f"  this rank: {len(mine)} of {len(plan.materials)} materials, up to "
-        f"{len(mine) * energies} samples ({splits}); 3 zone axes each",
+        f"{len(mine) * energies} samples ({splits}); 3 zone axes each"
+        + (f", {3 * plan.physics.scan**2} patterns per sample ({sample_mb(plan):.1f} MB)"
+           if plan.physics.scan > 1 else ""),
     ])
+
+
+def sample_mb(plan) -> float:
+    """MB of one sample's patterns (float32)."""
+    return 3 * plan.physics.scan**2 * plan.physics.size**2 * 4 / 1e6

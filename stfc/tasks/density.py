@@ -4,6 +4,8 @@ state, accumulated on the device in float64."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -39,10 +41,9 @@ class DensityHooks:
     outputs = PATTERNS_PER_STACK  # one map per pattern
 
     def build_model(self, spec, in_channels: int) -> nn.Module:
-        """The U-Net of `spec` (a UNetSpec)."""
-        if in_channels != spec.in_channels:
-            raise StemdlError(f"the U-Net takes {spec.in_channels} patterns, the data has {in_channels}")
-        return UNet(spec)
+        """The U-Net of `spec` (a UNetSpec) over the data's `in_channels` patterns (3, or
+        a scan's 3 x positions)."""
+        return UNet(replace(spec, in_channels=in_channels))
 
     def make_loss(self, loss: str, label_smoothing: float) -> nn.Module:
         if loss not in LOSSES:

@@ -9,11 +9,18 @@ import numpy as np
 
 from stemdl.common.cli.errors import DataError
 from stemdl.common.tasks.classify.facts import MIN_CLASSES
+from stemdl.common.workload import PATTERNS_PER_STACK
 
 
 def check_split(reader: Any, where: str | Path | None, min_classes: int | None = None) -> None:
     """One-line errors for a train/val split of fewer than 2 space groups, or fewer than
-    the config's `min_classes`."""
+    the config's `min_classes`, or of probe scans (the density task's input)."""
+    if len(reader):
+        depth = int(reader.image_shape()[0])
+        if depth != PATTERNS_PER_STACK:
+            raise DataError(f"{where}: the {reader.split} split holds probe scans ({depth} "
+                            f"patterns per sample); classification takes one pattern per zone "
+                            "axis: simulate without --scan, or train task=density on it")
     classes = np.unique(np.asarray(reader.labels()))
     if min_classes is not None and classes.size < min_classes:
         raise DataError(f"{where}: the {reader.split} split holds {classes.size} classes, fewer "
