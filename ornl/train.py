@@ -304,6 +304,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
     if info.is_chief:
         write_model_spec(cfg.run_dir, {"task": cfg.task, "resnet": cfg.resnet,
                                        "unet_depth": cfg.unet_depth, "unet_width": cfg.unet_width,
+                                       "density_net": cfg.density_net,
+                                       "fcd_growth": cfg.fcd_growth, "fcd_kernel": cfg.fcd_kernel,
                                        "in_channels": in_channels,
                                        "num_classes": task.outputs, "dropout": cfg.dropout,
                                        "image_size": size, "input_norm": norm.as_dict(),

@@ -55,7 +55,7 @@ def _task_model(path: Path, data: dict[str, Any], state: dict[str, Any]):
 
     hp = data["hyper_parameters"]
     task = str(hp["task"])
-    config = SimpleNamespace(**{k: hp.get(k) for k in ("resnet", "unet_depth", "unet_width")})
+    config = SimpleNamespace(**{k: hp.get(k) for k in ("resnet", *get_task(task).network_keys)})
     spec = get_task(task).model_spec(config, int(hp.get("image_size") or 0))
     model = hooks(task).build_model(spec, int(hp.get("in_channels", 3)))
     try:

@@ -49,6 +49,9 @@ class StfcModule(pl.LightningModule):
         data_fingerprint: dict | None = None,
         unet_depth: int = 3,
         unet_width: int = 16,
+        density_net: str = "unet",
+        fcd_growth: int = 256,
+        fcd_kernel: int = 5,
         image_size: int | None = None,  # the network's input size (the density U-Net's)
     ) -> None:
         super().__init__()

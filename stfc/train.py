@@ -304,6 +304,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         total_steps=dm.steps_per_epoch(world) * config.epochs, input_norm=norm.as_dict(),
         task=config.task, data_fingerprint=data_fingerprint(readers),
         unet_depth=config.unet_depth, unet_width=config.unet_width,
+        density_net=config.density_net, fcd_growth=config.fcd_growth, fcd_kernel=config.fcd_kernel,
         image_size=reader_input_size(readers["train"]),
     )
     recorder.hyperparameters({

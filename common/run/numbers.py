@@ -66,6 +66,8 @@ RANGES: dict[str, Range] = {
     "target_nmse": Range(0.0, 1.0, low_open=True),  # 1.0: the zero map's score
     "unet_depth": Range(1, 6, integer=True),  # common/tasks/density/model.py MAX_DEPTH
     "unet_width": Range(1, 256, integer=True),  # MAX_WIDTH
+    "fcd_growth": Range(1, 512, integer=True),  # common/tasks/density/fcdensenet.py MAX_GROWTH
+    "fcd_kernel": Range(1, 7, integer=True),
     # numpy's and the frameworks' generators take a seed in [0, 2**32 - 1]
     "seed": SEED_RANGE,
 }

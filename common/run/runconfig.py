@@ -52,6 +52,9 @@ class BaseRunConfig:
     resnet: int = 50  # classification's network
     unet_depth: int = 3  # the density task's network: pooling levels and base width
     unet_width: int = 16
+    density_net: str = "unet"  # or fcdensenet (ORNL's GPU network) of fcd_growth, fcd_kernel
+    fcd_growth: int = 256
+    fcd_kernel: int = 5
     batch_size: int = 32  # per process / replica
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -75,7 +78,8 @@ class BaseRunConfig:
 
     # the settings a resumed run must share with the run that wrote its checkpoint
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "task", "resnet", "unet_depth", "unet_width", "batch_size", "learning_rate", "weight_decay", "seed", "precision",
+        "task", "resnet", "unet_depth", "unet_width", "density_net", "fcd_growth", "fcd_kernel",
+        "batch_size", "learning_rate", "weight_decay", "seed", "precision",
         "train_samples", "nodes", "devices", "input_norm", "lr_schedule", "label_smoothing")
 
     # output files a config may name (upstream's log_file, mlperf_logfile, model_file):

@@ -11,8 +11,10 @@ import tensorflow as tf
 
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.task import get_task
+from stemdl.common.tasks.density.fcdensenet import FCDenseNetSpec
 from stemdl.common.tasks.density.metric import FIELDS, TINY, MapErrors
 from stemdl.common.workload import PATTERNS_PER_STACK
+from stemdl.ornl.fcdensenet import build_fcdensenet
 from stemdl.ornl.unet import build_unet
 
 
@@ -48,8 +50,10 @@ class DensityHooks:
     all_patterns = True  # every pattern of a sample at once, as channels; targets are maps
 
     def build_model(self, spec, in_channels: int, dropout: float, image_size: int):
-        """The U-Net of `spec` over the data's `in_channels` patterns (3, or a scan's)."""
-        return build_unet(replace(spec, in_channels=in_channels))
+        """The U-Net or FC-DenseNet of `spec` over the data's `in_channels` patterns (3,
+        or a scan's)."""
+        spec = replace(spec, in_channels=in_channels)
+        return build_fcdensenet(spec) if isinstance(spec, FCDenseNetSpec) else build_unet(spec)
 
     def per_example_loss(self, labels, outputs, label_smoothing: float = 0.0, loss: str = "l1"):
         err = tf.cast(outputs, tf.float32) - tf.cast(labels, tf.float32)

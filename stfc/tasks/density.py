@@ -12,8 +12,10 @@ from torch import nn
 
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.task import get_task
+from stemdl.common.tasks.density.fcdensenet import FCDenseNetSpec
 from stemdl.common.tasks.density.metric import FIELDS, TINY, MapErrors
 from stemdl.common.workload import PATTERNS_PER_STACK
+from stemdl.stfc.fcdensenet import FCDenseNet
 from stemdl.stfc.unet import UNet
 
 LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss}
@@ -41,9 +43,10 @@ class DensityHooks:
     outputs = PATTERNS_PER_STACK  # one map per pattern
 
     def build_model(self, spec, in_channels: int) -> nn.Module:
-        """The U-Net of `spec` (a UNetSpec) over the data's `in_channels` patterns (3, or
-        a scan's 3 x positions)."""
-        return UNet(replace(spec, in_channels=in_channels))
+        """The U-Net or FC-DenseNet of `spec` over the data's `in_channels` patterns (3,
+        or a scan's 3 x positions)."""
+        spec = replace(spec, in_channels=in_channels)
+        return FCDenseNet(spec) if isinstance(spec, FCDenseNetSpec) else UNet(spec)
 
     def make_loss(self, loss: str, label_smoothing: float) -> nn.Module:
         if loss not in LOSSES:

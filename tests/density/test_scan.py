@@ -15,9 +15,7 @@ from stemdl.common.simulation import cbed, crystals, zone_axes
 from stemdl.common.simulation.plan import make_plan
 from stemdl.common.simulation.writer import MANIFEST
 from stemdl.common.tasks.density.model import trainable_parameter_count, unet_spec
-
-SCAN = 2
-SIZE = 32
+from tests.density.conftest import SCAN, SIZE
 
 
 def test_probe_positions_cover_the_central_window():
@@ -58,14 +56,6 @@ def test_scan_too_large_for_memory_is_refused_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GiB per material" in err[0]
     assert not out.exists()
-
-
-@pytest.fixture(scope="module")
-def scan_raw(tmp_path_factory):
-    out = tmp_path_factory.mktemp("scan") / "raw"
-    assert main(["simulate", str(out), "--preset", "tiny", "--scan", str(SCAN), "--size",
-                 str(SIZE), "--energies", "1", "--workers", "2"]) == 0
-    return out
 
 
 def test_scan_samples_hold_every_position_of_every_axis(scan_raw):

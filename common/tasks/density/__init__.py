@@ -11,7 +11,7 @@ from stemdl.common.task import Task
 from stemdl.common.tasks.density.checks import check_split
 from stemdl.common.tasks.density.facts import PRIMARY_METRIC, TARGET_NMSE
 from stemdl.common.tasks.density.metric import MapErrors, mean_map_baseline
-from stemdl.common.tasks.density.model import unet_spec
+from stemdl.common.tasks.density.model import density_model_spec
 from stemdl.common.tasks.density.recipes import RECIPES
 
 TASK = Task(
@@ -29,9 +29,8 @@ TASK = Task(
     new_metric=MapErrors,
     metric_from_detail=MapErrors.from_detail,
     check_split=check_split,
-    network_keys=("unet_depth", "unet_width"),
-    model_spec=lambda config, image_size: unet_spec(config.unet_depth, config.unet_width,
-                                                    image_size),
+    network_keys=("unet_depth", "unet_width", "density_net", "fcd_growth", "fcd_kernel"),
+    model_spec=density_model_spec,
     recipes=RECIPES,
     baseline=mean_map_baseline,
     reversed_metrics=("pearson_r",),

@@ -17,12 +17,14 @@ builders are tested against. Layout, for depth D and width W:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from stemdl.common.cli.errors import StemdlError
+from stemdl.common.cli.errors import StemdlError, check_choice
 from stemdl.common.workload import PATTERNS_PER_STACK
 
 MAX_DEPTH = 6
 MAX_WIDTH = 256
+DENSITY_NETS = ("unet", "fcdensenet")  # config key density_net
 MAX_MIX_POSITIONS = 4096  # the dense block holds positions^2 weights: 16.8 M at 64 x 64
 
 
@@ -65,6 +67,20 @@ def unet_spec(depth: int, width: int, image_size: int, in_channels: int = PATTER
                           f"{spec.bottleneck_size} x {spec.bottleneck_size} bottleneck, more than "
                           f"{MAX_MIX_POSITIONS} positions for its dense block; use a deeper U-Net")
     return spec
+
+
+def density_model_spec(config: Any, image_size: int) -> Any:
+    """The network the config's `density_net` names: the U-Net (`unet_depth`, `unet_width`)
+    or ORNL's FC-DenseNet (`fcd_growth`, `fcd_kernel`); a key a checkpoint from before
+    it lacks takes its default."""
+    from stemdl.common.tasks.density.fcdensenet import ORNL_GROWTH, ORNL_KERNEL, fcdensenet_spec
+
+    net = getattr(config, "density_net", None) or "unet"
+    check_choice("config key 'density_net'", net, DENSITY_NETS)
+    if net == "fcdensenet":
+        return fcdensenet_spec(getattr(config, "fcd_growth", None) or ORNL_GROWTH,
+                               getattr(config, "fcd_kernel", None) or ORNL_KERNEL, image_size)
+    return unet_spec(config.unet_depth, config.unet_width, image_size)
 
 
 def trainable_parameter_count(spec: UNetSpec) -> int:

@@ -19,6 +19,7 @@ class StfcRecipe:
     name: str = "stfc"
     unet_depth: int = 3
     unet_width: int = 16
+    density_net: str = "unet"  # fcdensenet (ORNL's GPU network) is open division
     in_channels: int = PATTERNS_PER_STACK
     image_size: int = INPUT_IMAGE_SIZE
     optimizer: str = "adam"
@@ -40,6 +41,7 @@ class OrnlRecipe:
     name: str = "ornl"
     unet_depth: int = 3
     unet_width: int = 16
+    density_net: str = "unet"  # fcdensenet (ORNL's GPU network) is open division
     in_channels: int = PATTERNS_PER_STACK
     image_size: int = INPUT_IMAGE_SIZE
     optimizer: str = "adamw"
