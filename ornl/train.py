@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from stemdl.common.cli.entry import ArgumentParser, module_main
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.transform import reader_input_size
+from stemdl.common.infra import faults
 from stemdl.common.infra.ranks import launch_rank
 from stemdl.common.infra.signals import raise_if_stopped, signals_at_safe_points
 from stemdl.common.run.config import to_dict
@@ -39,8 +39,9 @@ from stemdl.common.run.runpolicy import (
 )
 from stemdl.ornl.config import ALIASES, ORNL, OrnlConfig
 
-# test-only fault injection: SIGKILL this process right after the checkpoint of epoch N
-KILL_AFTER_EPOCH_ENV = "STEMDL_ORNL_KILL_AFTER_EPOCH"
+# the resume tests' fault injection (common/infra/faults.py): a signal right after the
+# checkpoint of epoch N
+KILL_AFTER_EPOCH_ENV = faults.KILL_AFTER_EPOCH_ENV
 
 
 # flag -> (config field, type, help); upstream sgcl_runner.py spellings included
@@ -358,7 +359,6 @@ def loop(run: Setup) -> None:
     recorder.run_start()
     writer = (tf.summary.create_file_writer(str(Path(cfg.run_dir) / "tensorboard"))
               if run.info.is_chief else None)
-    kill_after = int(os.environ.get(KILL_AFTER_EPOCH_ENV, "0") or 0)
     stop = recorder.result.reached_target and cfg.mode == "target"
     epoch = run.done
     while not stop and epoch < cfg.epochs:
@@ -381,8 +381,7 @@ def loop(run: Setup) -> None:
         if cfg.save_predictions:
             write_predictions(cfg.run_dir, "val", run.info.task_id, out.indices, out.labels,
                               out.preds)
-        if kill_after and epoch == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+        faults.fault_after_epoch(epoch)
     recorder.run_stop()
 
 

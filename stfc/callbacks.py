@@ -7,8 +7,6 @@ MLPerf sees epoch_start, epoch_stop, eval_start, eval_stop in that order.
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +16,14 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.trainer.states import TrainerFn
 
 from stemdl.common.infra.atomic import write_atomic
+from stemdl.common.infra.faults import KILL_AFTER_EPOCH_ENV, fault_after_epoch
 from stemdl.common.run.runpolicy import write_predictions
 from stemdl.common.run.runrecorder import RunRecorder
 from stemdl.stfc.module import StfcModule
 
-# Fault injection for the resume test: SIGKILL this process when epoch N+1 starts, i.e.
-# after epoch N's checkpoint was written (a real kill, at a reproducible point).
-KILL_ENV = "STEMDL_FAULT_KILL_AFTER_EPOCH"
+# the resume tests' fault injection (common/infra/faults.py), checked when epoch N+1
+# starts, i.e. after epoch N's checkpoint was written
+KILL_ENV = KILL_AFTER_EPOCH_ENV
 
 
 class RecorderCallback(pl.Callback):
@@ -47,9 +46,7 @@ class RecorderCallback(pl.Callback):
         self.recorder.run_start()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        kill_after = os.environ.get(KILL_ENV)
-        if kill_after and trainer.current_epoch == int(kill_after):
-            os.kill(os.getpid(), signal.SIGKILL)
+        fault_after_epoch(trainer.current_epoch)
         self._open_epoch = trainer.current_epoch + 1
         self.recorder.epoch_start(self._open_epoch)
 
