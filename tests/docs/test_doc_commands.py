@@ -29,6 +29,7 @@ import pytest
 from stemdl.cli import main
 from tests.compare.fixtures import make_run
 from tests.data.fixtures import write_raw_folder
+from tests.learning.synthetic_density import write_synthetic_density
 from tests.stfc.conftest import write_separable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,9 @@ PATHS = {
     "study-out/runs/stfc": "run_a", "study-out/runs/ornl": "run_b",
     "demo-out/configs/stfc.yaml": "{repo}/configs/stfc/default.yaml",
     "demo-out/configs/ornl.yaml": "{repo}/configs/ornl/ornl.yaml",
+    # docs/DENSITY.md: raw data with potentials, its preprocessed targets, finished runs
+    "/scratch/density/raw": "density_raw", "/scratch/density/data": "density",
+    "DENSITY_DATA": "density", "runs/density-stfc": "run_a", "runs/density-ornl": "run_b",
 }
 # a training command's own output folder is a new folder (the runs above are read by the
 # compare/evaluate lines): `run_dir=X` and `--run-dir X` of `stemdl train` map to cwd/X
@@ -187,6 +191,8 @@ class Workspace:
     run_b: Path  # compliance / compare / score
     stfc_run: Path | None = None  # trained here on demand: runs/r1 of docs/STFC.md
     ornl_run: Path | None = None  # runs/x of docs/ORNL.md
+    density_raw: Path | None = None  # raw layout with potentials (synthetic maps), 128 px
+    density: Path | None = None  # `stemdl preprocess` of it: packed, potential targets
 
 
 NPZ_COUNTS = {"training": 128, "validation": 21, "testing": 12, "inference": 8}
@@ -213,7 +219,12 @@ def workspace(tmp_path_factory) -> Workspace:
     run_a, run_b = ws / "runs" / "stfc", ws / "runs" / "ornl"
     make_run(run_a, "stfc", [2, 5, 8], seed=0)
     make_run(run_b, "ornl", [4, 8], seed=1)
-    return Workspace(ws, npz, npz_ornl, raw, packed, sim, home, run_a, run_b)
+    density_raw = write_synthetic_density(ws / "density-raw", train=16, val=8, size=128)
+    density = ws / "density"
+    assert main(["preprocess", str(density_raw), str(density), "--format", "packed",
+                 "--target", "potential", "--workers", "4", "--no-progress"]) == 0
+    return Workspace(ws, npz, npz_ornl, raw, packed, sim, home, run_a, run_b,
+                     density_raw=density_raw, density=density)
 
 
 def _trained_stfc(w: Workspace) -> Path:
@@ -242,7 +253,8 @@ def _trained_ornl(w: Workspace) -> Path:
 def map_argv(cmd: DocCommand, w: Workspace, cwd: Path) -> list[str]:
     """The documented argv with placeholders and example paths replaced by the test data."""
     fields = {"ws": w.ws, "cwd": cwd, "repo": REPO, **{k: getattr(w, k) for k in (
-        "npz", "npz_ornl", "raw", "packed", "sim", "run_a", "run_b")}}
+        "npz", "npz_ornl", "raw", "packed", "sim", "run_a", "run_b", "density_raw",
+        "density")}}
 
     def target(name: str) -> str:
         return str(fields[name]) if name in fields else name.format(**fields)

@@ -27,11 +27,11 @@ def sample(rng: np.random.Generator, size: int = SIZE) -> tuple[np.ndarray, np.n
     return patterns.astype(np.float32), (1000.0 * maps).astype(np.float32)
 
 
-def write_split(path: Path, n: int, seed: int, first: int) -> int:
+def write_split(path: Path, n: int, seed: int, first: int, size: int = SIZE) -> int:
     rng = np.random.default_rng(seed)
     with h5py.File(path, "w") as handle:
         for m in range(first, first + n):
-            patterns, maps = sample(rng)
+            patterns, maps = sample(rng, size)
             grp = handle.create_group(f"sample_{m}_0")
             grp.attrs.update({"space_group": np.bytes_(str(LABELS[m % len(LABELS)])),
                               "material": np.bytes_(f"syn-{m:05d}")})
@@ -40,9 +40,9 @@ def write_split(path: Path, n: int, seed: int, first: int) -> int:
     return first + n
 
 
-def write_synthetic_density(root: Path, train: int = 96, val: int = 24) -> Path:
+def write_synthetic_density(root: Path, train: int = 96, val: int = 24, size: int = SIZE) -> Path:
     """root/batch_{train,dev}_0.h5 (raw layout with potentials), held-out validation."""
     root.mkdir(parents=True, exist_ok=True)
-    nxt = write_split(root / "batch_train_0.h5", train, seed=11, first=0)
-    write_split(root / "batch_dev_0.h5", val, seed=12, first=nxt)
+    nxt = write_split(root / "batch_train_0.h5", train, seed=11, first=0, size=size)
+    write_split(root / "batch_dev_0.h5", val, seed=12, first=nxt, size=size)
     return root
