@@ -57,8 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not has_checkpoint(run_dir):
         raise StemdlError(f"{run_dir}: no checkpoint to evaluate")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    metric, latency = _evaluate(cfg, run_dir, reader, req.batch_size or cfg.eval_batch_size
-                                or cfg.batch_size)
+    from stemdl.ornl.errors import data_errors
+
+    with data_errors():
+        metric, latency = _evaluate(cfg, run_dir, reader,
+                                    req.batch_size or cfg.eval_batch_size or cfg.batch_size)
     task = get_task(result.task)
     values = metric.result()
     print(f"ornl {req.split}: {metrics_text(values, task, '')}, {len(reader)} samples, "

@@ -153,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, cfg = parse_args_and_config(sys.argv[1:] if argv is None else argv)
     if args.dry_run:
         return dry_run(cfg)
-    result = run(cfg)
+    from stemdl.ornl.errors import data_errors
+
+    with data_errors():
+        result = run(cfg)
     if launch_rank() == 0:
         print(summary_line(result, cfg.run_dir), flush=True)
     return 0
