@@ -6,7 +6,6 @@ A run counts only if its log passes `stemdl compliance` and its run_stop says su
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,17 +92,34 @@ def olympic_mean(minutes: Sequence[float]) -> tuple[float, str]:
     )
 
 
-def check_distinct(paths: Sequence[str | Path]) -> None:
-    """A score averages distinct runs: the same log (by path or by content) twice is refused."""
-    seen: dict[str, Path] = {}
+def run_identity(log: Path, ruleset: str = DEFAULT_RULESET) -> tuple:
+    """What makes a run that run, whatever its bytes (line endings, a trailing newline, a
+    copy): its run_start time, seed and platform, as its log records them."""
+    lines, _ = read_log(log, ruleset)
+
+    def first(key: str):
+        found = next((ll for ll in lines if ll.key == key), None)
+        if found is None:
+            return None
+        return found.timestamp if key == "run_start" else found.value.get("value")
+
+    return first("run_start"), first("seed"), first("submission_platform")
+
+
+def check_distinct(paths: Sequence[str | Path], ruleset: str = DEFAULT_RULESET) -> None:
+    """A score averages distinct runs: the same run twice (the same file, or a copy of its
+    log however its bytes differ) is refused."""
+    seen: dict[tuple, Path] = {}
     for given in paths:
         log = find_log(given)
-        key = hashlib.sha256(log.read_bytes()).hexdigest()
+        key = run_identity(log, ruleset)
+        if key[0] is None:  # no run_start: compliance refuses it; identity by path only
+            key = ("path", str(log.resolve()))
         if key in seen:
-            same = "the same file" if seen[key].resolve() == log.resolve() else "identical copies"
+            same = "the same file" if seen[key].resolve() == log.resolve() else "copies"
             raise StemdlError(
-                f"{seen[key]} and {log} are {same} of one run: a score needs distinct runs"
-            )
+                f"{seen[key]} and {log} are {same} of one run (run_start, seed and platform "
+                "equal): a score needs distinct runs")
         seen[key] = log
 
 
@@ -111,7 +127,7 @@ def score_runs(
     paths: Sequence[str | Path], division: str = "auto", ruleset: str = DEFAULT_RULESET
 ) -> Score:
     """Score every run; the combined time uses the accepted runs only."""
-    check_distinct(paths)
+    check_distinct(paths, ruleset)
     runs = [score_run(p, division, ruleset) for p in paths]
     accepted = [r.minutes for r in runs if r.accepted and r.minutes is not None]
     if not accepted:

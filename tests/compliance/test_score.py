@@ -79,3 +79,39 @@ def test_the_same_run_twice_is_refused(tmp_path, capsys):
     assert main(["score", str(run), str(copy)]) == 2
     err = capsys.readouterr().err
     assert "distinct runs" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("alter", ["crlf", "extra_newline", "reordered_metadata"])
+def test_an_altered_copy_of_one_run_is_still_the_same_run(tmp_path, alter):
+    """Identity is the log's content (run_start time, seed, platform), not its bytes: a
+    copy with CRLF line endings or one more newline was scored as a second run."""
+    run = timed_run(tmp_path / "a", 3.0)
+    text = (run / "mlperf.log").read_text()
+    if alter == "crlf":
+        text = text.replace("\n", "\r\n")
+    elif alter == "extra_newline":
+        text += "\n"
+    else:  # the same events with their JSON keys in another order
+        import json
+
+        lines = []
+        for line in text.splitlines():
+            head, _, body = line.partition(" ")
+            event = json.loads(body)
+            lines.append(f"{head} " + json.dumps(dict(reversed(list(event.items())))))
+        text = "\n".join(lines) + "\n"
+    copy = tmp_path / "b"
+    copy.mkdir()
+    (copy / "mlperf.log").write_bytes(text.encode())
+    with pytest.raises(StemdlError, match="copies of one run"):
+        score_runs([run, copy])
+
+
+def test_two_runs_with_other_start_times_are_distinct(tmp_path):
+    a = timed_run(tmp_path / "a", 3.0)
+    b = timed_run(tmp_path / "b", 4.0)
+    records = read_records(b / "mlperf.log")
+    for r in records:  # started a second later (both logs could share a millisecond)
+        r["time_ms"] += 1000
+    write_records(b / "mlperf.log", records)
+    assert score_runs([a, b]).minutes == pytest.approx(3.5)
