@@ -27,7 +27,8 @@ UNSTABLE = {"created", "init_time_s", "run_time_s", "mean_epoch_time_s", "train_
 NEW = {"task", "primary_metric", "higher_is_better", "baseline"}
 # config keys added with the density task (its target and network; ORNL's loss choice):
 # compared where the golden config has them, else dropped
-CONFIG_NEW = {"target_nmse", "unet_depth", "unet_width", "loss"}
+CONFIG_NEW = {"target_nmse", "unet_depth", "unet_width", "loss", "density_net", "fcd_growth",
+              "fcd_kernel"}
 EPOCH_UNSTABLE = {"epoch_time_s", "eval_time_s", "train_samples_per_s", "wall_time_s"}
 CONFIG_UNSTABLE = {"data_dir", "run_dir", "train_dir", "val_dir", "test_dir", "inference_dir",
                    "task"}
