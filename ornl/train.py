@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
+def check_inputs(cfg: OrnlConfig, dry_run: bool = False) -> tuple[dict, int]:
     """Everything user input can get wrong, before TensorFlow starts: the run folder and
     resume policy, and the splits. Returns the readers and this worker's rank."""
     from stemdl.common.data.splits import open_run_splits
@@ -176,7 +176,9 @@ def check_inputs(cfg: OrnlConfig) -> tuple[dict, int]:
 
     cfg.run_dir = str(cfg.resolved_run_dir("ornl"))
     rank = launch_rank()
-    check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank)
+    # a --resume of a run stopped before its first checkpoint starts over
+    cfg.resume = check_run_dir(cfg.run_dir, cfg.resume, has_checkpoint(cfg.run_dir), rank=rank,
+                               impl="ornl", dry_run=dry_run)
     spec = (read_model_spec(cfg.run_dir) or {}) if cfg.resume else {}
     spec_file = checkpoint_dir(cfg.run_dir) / MODEL_SPEC_FILE
     if cfg.resume:
@@ -197,7 +199,7 @@ def dry_run(cfg: OrnlConfig) -> int:
     from stemdl.common.run.dryrun import train_plan
     from stemdl.ornl.checkpoint import has_checkpoint
 
-    readers, _ = check_inputs(cfg)
+    readers, _ = check_inputs(cfg, dry_run=True)
     resume_from = Path(cfg.run_dir) / "checkpoints" if cfg.resume and has_checkpoint(
         cfg.run_dir) else None
     devices = ("cpu" if cfg.accelerator == "cpu" else

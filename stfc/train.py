@@ -57,12 +57,14 @@ def checkpoint_path(run_dir: Path) -> Path:
     return run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
 
 
-def resume_checkpoint(run_dir: Path, resume: bool, config: StfcConfig, rank: int = 0) -> Path | None:
+def resume_checkpoint(run_dir: Path, resume: bool, config: StfcConfig, rank: int = 0,
+                      dry_run: bool = False) -> Path | None:
     """The checkpoint to resume from, or None for a fresh run (the common resume policy)."""
     ckpt = checkpoint_path(run_dir)
-    check_run_dir(run_dir, resume, ckpt.is_file(),
-                  outputs=("results.json", config.mlperf_log), rank=rank)
-    return ckpt if resume else None
+    resuming = check_run_dir(run_dir, resume, ckpt.is_file(),
+                             outputs=("results.json", config.mlperf_log), rank=rank,
+                             impl="stfc", dry_run=dry_run)
+    return ckpt if resuming else None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -211,7 +213,8 @@ class Setup:
     trainer: Any
 
 
-def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, Any, dict[str, Any]]:
+def check_inputs(config: StfcConfig, resume: bool, dry_run: bool = False
+                 ) -> tuple[Path, Path | None, Any, dict[str, Any]]:
     """Everything user input can get wrong, checked before a model is built: the run
     folder and resume policy, the device layout, and the splits."""
     from stemdl.common.data.splits import open_run_splits
@@ -220,7 +223,7 @@ def check_inputs(config: StfcConfig, resume: bool) -> tuple[Path, Path | None, A
     run_dir = config.resolved_run_dir("stfc")
     layout = resolve_layout(config.accelerator, config.devices, config.nodes)
     rank = env_rank(layout.devices)
-    ckpt = resume_checkpoint(run_dir, resume, config, rank=rank)
+    ckpt = resume_checkpoint(run_dir, resume, config, rank=rank, dry_run=dry_run)
     saved = check_resume_matches(ckpt, config) if ckpt is not None else {}
     if config.precision == "16-mixed" and layout.accelerator != "gpu":
         raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
@@ -256,6 +259,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     from stemdl.stfc.speed import speed_callbacks
 
     run_dir, ckpt, layout, readers = check_inputs(config, resume)
+    resume = ckpt is not None  # a --resume of a run stopped before its first checkpoint starts over
     config.num_threads = resolve_threads(config.num_threads, config.num_workers,
                                          local_processes(layout.devices))
     torch.set_num_threads(config.num_threads)  # see stemdl.common.run.threads
@@ -450,7 +454,7 @@ def dry_run(config: StfcConfig, resume: bool) -> int:
     """`--dry-run`: every check of a run (folder, resume, devices, data), then the plan."""
     from stemdl.common.run.dryrun import train_plan
 
-    run_dir, ckpt, layout, readers = check_inputs(config, resume or config.resume)
+    run_dir, ckpt, layout, readers = check_inputs(config, resume or config.resume, dry_run=True)
     print(train_plan("stfc", config, run_dir, readers, processes=layout.world_size,
                      devices=f"{layout.accelerator}, {layout.world_size} process(es) on "
                      f"{layout.nodes} node(s)", resume_from=ckpt))
