@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stemdl.common.cli.entry import ArgumentParser, module_main
+from stemdl.common.cli.entry import ArgumentParser, StoreOnce, module_main
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.data.transform import reader_input_size
 from stemdl.common.infra import faults
@@ -95,7 +95,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="stemdl train ornl",
                             description="Train the ORNL recipe (TensorFlow/Keras, tf.distribute). "
                             "Accepts upstream sgcl_runner.py flags.")
-    parser.add_argument("--config", help="YAML config (keys of OrnlConfig; upstream names accepted)")
+    parser.add_argument("--config", action=StoreOnce, help="YAML config (keys of OrnlConfig; upstream names accepted)")
     for flag, (dest, kind, text) in FLAGS.items():
         parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
     parser.add_argument("--mixup", action="store_true", default=None,

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from stemdl.common.cli.entry import StoreOnce
 from stemdl.common.cli.errors import StemdlError, check_choice
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.run.config import to_dict
@@ -120,7 +121,7 @@ def config_dict(config: StfcConfig) -> dict[str, Any]:
 # -- command-line arguments (no torch import: `stemdl --help` stays fast) ------------------
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", metavar="FILE",
+        "--config", metavar="FILE", action=StoreOnce,
         help="YAML config: ours (configs/stfc/default.yaml) or the upstream stemdlConfig.yaml",
     )
     parser.add_argument(

@@ -442,7 +442,8 @@ def build_parser(prog: str = "stemdl train stfc") -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point with its own argv (`stemdl train stfc ARGS`); user errors raise StemdlError."""
 
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    # intermixed: `data_dir=D --dry-run run_dir=R` as ORNL takes it
+    args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else list(argv))
     config = load_stfc_config(args.config, args.overrides)
     if args.dry_run:
         return dry_run(config, args.resume)

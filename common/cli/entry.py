@@ -35,6 +35,17 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{where + ': ' if where else ''}{message}", self.format_usage())
 
 
+class StoreOnce(argparse.Action):
+    """An option that may be given once: `--config A --config B` is a usage error, not B
+    silently in place of A."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice ({getattr(namespace, self.dest)} and "
+                         f"{values}); give one file")
+        setattr(namespace, self.dest, values)
+
+
 def run_main(func: Callable[[], int | None]) -> int:
     """`func()`'s exit code; user errors become one line on stderr and their exit code."""
     try:

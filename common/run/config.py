@@ -23,15 +23,35 @@ from stemdl.common.cli.errors import StemdlError, unknown_name
 T = TypeVar("T")
 
 
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (it keeps the last
+    one silently: `epochs: 2` then `epochs: 3` trained 3 epochs without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise _DuplicateKey(f"key '{key}' given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A YAML file's top-level mapping (empty file -> {})."""
+    """A YAML file's top-level mapping (empty file -> {}); a key given twice is an error."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except FileNotFoundError:
         raise StemdlError(f"{path}: no such config file") from None
     except UnicodeDecodeError:  # a binary file (a checkpoint, an image) given as --config
         raise StemdlError(f"{path}: not a YAML text file (not UTF-8 text)") from None
+    except _DuplicateKey as err:
+        raise StemdlError(f"{path}: {err}; a config names each key once") from None
     except (OSError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StemdlError(f"{path}: not a readable YAML file ({first})") from None

@@ -105,3 +105,42 @@ def test_unknown_division_is_refused(capsys, impl, args):
     assert len(err) == 1 and err[0].startswith("stemdl: error: config key 'division': 'closd' "
                                                "is not closed or open")
     assert err[0].endswith("did you mean 'closed'?")
+
+
+@pytest.mark.parametrize("impl", ["stfc", "ornl"])
+def test_a_key_given_twice_in_a_config_is_one_line(tmp_path, capsys, impl):
+    """PyYAML keeps the last of two equal keys silently (issue 26 item 9)."""
+    from stemdl.cli import main
+
+    config = tmp_path / "twice.yaml"
+    config.write_text("epochs: 2\nseed: 1\nepochs: 3\n")
+    assert main(["train", impl, "--config", str(config), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"stemdl: error: {config}: key 'epochs' given twice (line 3); a config "
+                   "names each key once"]
+
+
+@pytest.mark.parametrize("impl", ["stfc", "ornl"])
+def test_config_given_twice_is_a_usage_error(tmp_path, capsys, impl):
+    """`--config A --config B` used B alone without a word."""
+    from stemdl.cli import main
+
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("epochs: 2\n")
+    b.write_text("seed: 3\n")
+    assert main(["train", impl, "--config", str(a), "--config", str(b), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"stemdl: error: train {impl}: --config given twice ({a} and {b}); "
+                       "give one file")
+
+
+def test_stfc_takes_overrides_after_a_flag(tmp_path, capsys):
+    """`data_dir=D --dry-run run_dir=R`: ORNL took it, STFC refused the words after the flag."""
+    from stemdl.cli import main
+    from tests.stfc.conftest import write_separable
+
+    data = write_separable(tmp_path / "d", {"training": 8, "validation": 4}, size=16)
+    run_dir = tmp_path / "r"
+    assert main(["train", "stfc", f"data_dir={data}", "--dry-run", f"run_dir={run_dir}",
+                 "batch_size=2"]) == 0
+    assert str(run_dir) in capsys.readouterr().out
