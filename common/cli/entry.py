@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from stemdl.common.cli.errors import StemdlError
 from stemdl.common.cli.extras import install_hint
@@ -46,6 +47,16 @@ class StoreOnce(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def not_a_folder(err: NotADirectoryError) -> str:
+    """'PATH: FILE is a file, not a folder' for a path that runs through a file."""
+    path = Path(str(err.filename)) if err.filename else None
+    if path is not None:
+        for parent in (path, *path.parents):
+            if parent.is_file():
+                return f"{path}: {parent} is a file, not a folder"
+    return f"{err.filename or ''}: {err.strerror}"
+
+
 def run_main(func: Callable[[], int | None]) -> int:
     """`func()`'s exit code; user errors become one line on stderr and their exit code."""
     try:
@@ -74,6 +85,9 @@ def run_main(func: Callable[[], int | None]) -> int:
         except OSError:
             pass
         return 0
+    except NotADirectoryError as err:  # an output under a file: the user's path, exit 2
+        print(f"stemdl: error: {not_a_folder(err)}", file=sys.stderr)
+        return 2
     except OSError as err:  # the environment (a full disk, a permission): one line
         if os.environ.get("STEMDL_DEBUG"):
             raise

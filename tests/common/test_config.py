@@ -144,3 +144,20 @@ def test_stfc_takes_overrides_after_a_flag(tmp_path, capsys):
     assert main(["train", "stfc", f"data_dir={data}", "--dry-run", f"run_dir={run_dir}",
                  "batch_size=2"]) == 0
     assert str(run_dir) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["preprocess", "{raw}", "{file}/out"],
+                                     ["simulate", "{file}/sim/out", "--preset", "tiny"]])
+def test_an_output_under_a_file_is_one_line_exit_2(tmp_path, capsys, command):
+    """`[Errno 20] Not a directory` and exit 1 before (issue 26 item 9)."""
+    from stemdl.cli import main
+    from tests.data.fixtures import write_raw_folder
+
+    file = tmp_path / "afile"
+    file.write_text("x")
+    raw = tmp_path / "raw"
+    write_raw_folder(raw, materials={"train": 1, "dev": 1, "test": 1}, energies=1, size=32)
+    argv = [w.format(raw=raw, file=file) for w in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(f"{file} is a file, not a folder") and "Errno" not in err[-1]
