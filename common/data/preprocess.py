@@ -61,6 +61,7 @@ PART_SAMPLES = 512  # samples per task (and per packed part file); fixed => stab
 PARAMS_FILE = "stemdl-preprocess.json"  # the parameters the outputs in OUT were made with
 TRANSFORM_VERSION = 1  # bump when the transform's output changes beyond 1e-4
 WRITE_ROWS = 64  # packed rows buffered per HDF5 write (64 x 3 x 128 x 128 float32: 12.6 MB)
+MAX_LISTED_FILES = 20  # unreadable input files listed by name; the rest counted
 MAX_EXAMPLES = 3  # sample names shown per skip reason in the summary
 # outputs flushed to disk at once: a file system commits concurrent fsyncs of many small
 # npz files together (one journal commit for many), where one at a time pays each
@@ -121,7 +122,12 @@ class Summary:
         for reason, count in sorted(self.skipped_bad.items()):
             out.append(f"  {reason}: {count}  e.g. {', '.join(self.examples.get(reason, []))}")
         out.append(f"unreadable input files: {len(self.bad_files)}")
-        out.extend(f"  {line}" for line in self.bad_files)
+        out.extend(f"  {line}" for line in self.bad_files[:MAX_LISTED_FILES])
+        if len(self.bad_files) > MAX_LISTED_FILES:  # 10,000 bad files are not 10,000 lines
+            reasons = Counter(line.partition(": ")[2] or line for line in self.bad_files)
+            common = ", ".join(f"{why} ({n})" for why, n in reasons.most_common(3))
+            out.append(f"  ... and {len(self.bad_files) - MAX_LISTED_FILES} more; "
+                       f"most common: {common}")
         return out
 
 

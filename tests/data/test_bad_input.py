@@ -86,6 +86,20 @@ SAMPLE_FAULTS = [
 ]
 
 
+
+def test_many_unreadable_files_are_summarised(tmp_path, capsys):
+    """10,000 unreadable files printed 10,006 lines (issue 26 item 9): the first 20 are
+    named, the rest counted with their most common reason."""
+    folder = write_raw_folder(tmp_path / "raw", size=16)
+    for i in range(60):
+        (folder.root / f"batch_train_{i + 10}.h5").write_text("junk")
+    assert main(["preprocess", str(folder.root), str(tmp_path / "out"), "--size", "8",
+                 "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert "unreadable input files: 60" in captured.out
+    assert len(captured.out.splitlines()) < 40 and len(captured.err.splitlines()) == 1
+    assert "... and 40 more; most common: not a readable HDF5 file" in captured.out
+
 @pytest.mark.parametrize("kind,message,reason", SAMPLE_FAULTS)
 def test_bad_sample_inspect_fails_and_preprocess_skips(tmp_path, capsys, kind, message, reason):
     folder = write_raw_folder(tmp_path / "raw", size=16,
