@@ -248,12 +248,22 @@ class RunRecorder:
     # -- the end -----------------------------------------------------------------------
     def run_stop(self) -> str:
         """run_stop with an honest status: success only if the target was reached."""
-        if self.timer.is_running("run"):
-            self.result.run_time_s = self.timer.stop("run")
+        self._stop_run_clock()
         self.result.status = Keys.SUCCESS if self.result.reached_target else Keys.ABORTED
         self.logger.run_stop(self.result.reached_target)
         self._stopped = True
         return self.result.status
+
+    def _stop_run_clock(self) -> None:
+        """run_time_s: run_start to run_stop as the log has them. A resumed run's log keeps
+        the first part's run_start, so its time includes the earlier part and the
+        interruption (as time to train does), not this process's part only."""
+        if not self.timer.is_running("run"):
+            return
+        this_part = self.timer.stop("run")
+        start = self.result.run_start_unix
+        self.result.run_time_s = (time.time() - start if self.continuing and start is not None
+                                  else this_part)
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[RunRecorder]:
@@ -273,8 +283,7 @@ class RunRecorder:
         if not self._started:
             self.logger.close()
             return
-        if self.timer.is_running("run"):
-            self.result.run_time_s = self.timer.stop("run")
+        self._stop_run_clock()
         if not self._stopped:
             self.result.status = Keys.ABORTED
             self.logger.run_stop(False)

@@ -174,6 +174,24 @@ def test_resume_after_kill_cuts_the_interrupted_epoch(tmp_path):
     assert [e.epoch for e in result.epochs] == [1, 2] and result.mlperf_log == "custom.log"
 
 
+def test_a_resumed_runs_run_time_is_its_logs_run_start_to_run_stop(tmp_path):
+    """results.json said only the resumed process's part (issue 26 item 9): 2.1 s where
+    the log's run_start to run_stop spanned 6.2 s."""
+    import time
+
+    rec = _started(RunRecorder(tmp_path, "stfc", task=get_task(), division="closed", target=0.9,
+                               stop_at_target=False))
+    _one_epoch(rec, 1, ConfusionMatrix().update([1, 2], [1, 2]))
+    rec.epoch_start(2)  # killed here: no run_stop
+    rec.logger.close()
+    time.sleep(0.3)  # the interruption
+    result, _ = _run(tmp_path, [0], stop_at_target=False, resume=True)
+    events = [json.loads(line[9:]) for line in (tmp_path / "mlperf.log").read_text().splitlines()]
+    at = {e["key"]: e["time_ms"] for e in events if e["key"] in ("run_start", "run_stop")}
+    span = (at["run_stop"] - at["run_start"]) / 1000
+    assert span >= 0.3 and result.run_time_s == pytest.approx(span, abs=0.02)
+
+
 def test_each_evaluation_prints_one_epoch_line(tmp_path):
     lines = []
     rec = _started(RunRecorder(tmp_path, "ornl", task=get_task(), division="open", target=0.9,
