@@ -52,6 +52,8 @@ class Task:
     # (train reader, val reader) -> the metric of a model that learned nothing, or None
     baseline: Callable[[Any, Any], Mapping[str, float]] | None = None
     reversed_metrics: tuple[str, ...] = ()  # scored the other way (density: Pearson r, higher)
+    # the opened splits (name -> reader) -> a note on how they fit together, or None
+    splits_note: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         if self.target_kind not in TARGET_KINDS:

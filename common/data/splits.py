@@ -192,6 +192,9 @@ def open_run_splits(config: Any, need_val: bool = True, note: bool = True) -> di
     shapes = {s: tuple(r.image_shape()) for s, r in readers.items()}
     if len(set(shapes.values())) > 1:
         raise DataError(f"the splits differ in image shape: {shapes}")
+    message = task.splits_note(readers) if note and task.splits_note is not None else None
+    if message:
+        print(f"stemdl: note: {message}", file=sys.stderr)
     leaks = shared_materials(readers)
     if leaks and note:
         material, splits = next(iter(leaks.items()))

@@ -80,3 +80,20 @@ def test_simulate_dry_run(tmp_path, capsys, monkeypatch):
     (tmp_path / "taken" / "x").write_text("x")
     assert main(["simulate", str(tmp_path / "taken"), "--dry-run"]) == 2
     assert "holds no simulate.json" in capsys.readouterr().err
+
+
+def test_space_groups_only_in_validation_get_a_note(tmp_path, capsys):
+    """A validation space group that training never shows scores F1 0 whatever the
+    network does: the run says so (issue 26 item 9)."""
+    import numpy as np
+
+    data = tmp_path / "d"
+    for split, labels in (("training", [1, 2, 1, 2]), ("validation", [1, 2, 225])):
+        (data / split).mkdir(parents=True)
+        for i, label in enumerate(labels):
+            np.savez(data / split / f"sample-{i}.npz", data=np.ones((3, 16, 16), np.float32),
+                     label=np.array([label]), material=np.array([f"{split}-{i}"]))
+    assert main(["train", "stfc", f"data_dir={data}", f"run_dir={tmp_path / 'r'}",
+                 "batch_size=2", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert ("1 space group(s) of the validation split never appear in training (225)") in err

@@ -11,7 +11,7 @@ from typing import Any
 
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.task import Task
-from stemdl.common.tasks.classify.checks import check_split
+from stemdl.common.tasks.classify.checks import check_split, splits_note
 from stemdl.common.tasks.classify.facts import NUM_LOGITS, PRIMARY_METRIC, TARGET_F1
 from stemdl.common.tasks.classify.metric import ConfusionMatrix
 from stemdl.common.tasks.classify.recipes import RECIPES
@@ -35,6 +35,7 @@ TASK = Task(
     new_metric=lambda: ConfusionMatrix(NUM_LOGITS),
     metric_from_detail=_from_detail,
     check_split=check_split,
+    splits_note=splits_note,
     network_keys=("resnet",),
     model_spec=lambda config, image_size: resnet_spec(config.resnet),
     recipes=RECIPES,

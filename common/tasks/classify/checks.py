@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,20 @@ import numpy as np
 from stemdl.common.cli.errors import DataError
 from stemdl.common.tasks.classify.facts import MIN_CLASSES
 from stemdl.common.workload import PATTERNS_PER_STACK
+
+
+def splits_note(readers: Mapping[str, Any]) -> str | None:
+    """Space groups the validation split holds and training never shows: the network
+    cannot predict them, so each scores an F1 of 0 in the macro mean."""
+    if "train" not in readers or "val" not in readers:
+        return None
+    unseen = sorted(set(np.unique(np.asarray(readers["val"].labels())).tolist())
+                    - set(np.unique(np.asarray(readers["train"].labels())).tolist()))
+    if not unseen:
+        return None
+    shown = ", ".join(str(g) for g in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+    return (f"{len(unseen)} space group(s) of the validation split never appear in training "
+            f"({shown}): the network cannot predict them, and each scores F1 0 in the macro F1")
 
 
 def check_split(reader: Any, where: str | Path | None, min_classes: int | None = None) -> None:
