@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from stemdl.common.infra.signals import signals_deferred
+from stemdl.common.infra.signals import Terminated, signals_deferred
 
 # values multiplied into one float64: a product of 40 values in [e^-17, e^8.5] stays a
 # normal float64 (e^-680 .. e^340); more could underflow
@@ -88,7 +88,16 @@ def _products(stack: np.ndarray, size: int, k: int, lo: np.float32, hi: np.float
     groups = (fy // k) * -(-fx // m)
     out = np.empty((c, size, groups, size), np.float64)
     stack = np.ascontiguousarray(stack, dtype=np.float32)
-    return _kernel(stack, fy, fx, k, m, np.float32(lo), np.float32(hi), out)
+    try:
+        return _kernel(stack, fy, fx, k, m, np.float32(lo), np.float32(hi), out)
+    except SystemError as err:
+        # A Ctrl-C or SIGTERM whose handler raised while numba's dispatcher ran Python code
+        # (its type checks, a cache load) comes out as "CPUDispatcher(...) returned a
+        # result with an exception set", the stop as its cause (seen in 2 of 25 Ctrl-C
+        # early in `stemdl preprocess`): raise the stop itself, which the command handles.
+        if isinstance(err.__cause__, KeyboardInterrupt | Terminated):
+            raise err.__cause__ from None
+        raise
 
 
 _compiled = False

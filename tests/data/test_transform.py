@@ -182,3 +182,29 @@ def test_a_signal_during_the_compile_is_not_swallowed(monkeypatch):
     monkeypatch.setattr(kernels, "_compiled", False)
     with terminate_on_signals(), pytest.raises(Terminated):
         kernels.warm_up()
+
+
+@pytest.mark.parametrize("stop", ["interrupt", "terminate"])
+def test_a_stop_inside_numbas_dispatcher_is_the_stop_itself(monkeypatch, stop):
+    """A Ctrl-C whose KeyboardInterrupt was raised while numba's dispatcher ran Python code
+    surfaced as `SystemError: CPUDispatcher(...) returned a result with an exception set`
+    and a traceback (issue 26 item 8); the stop, its cause, is raised instead. The race
+    itself is not reproducible on demand: the dispatcher's failure is stood in for."""
+    import signal
+
+    from stemdl.common.data import kernels
+    from stemdl.common.infra.signals import Terminated
+
+    cause = KeyboardInterrupt() if stop == "interrupt" else Terminated(signal.SIGTERM)
+
+    def dispatcher(*_args):
+        raise SystemError("CPUDispatcher(<function _block_products>) returned a result with "
+                          "an exception set") from cause
+
+    kernels.warm_up()
+    monkeypatch.setattr(kernels, "_kernel", dispatcher)
+    with pytest.raises(type(cause)):
+        block_products(np.ones((3, 8, 8), np.float32), 2, 2, np.float32(0.5), np.float32(2.0))
+    monkeypatch.setattr(kernels, "_kernel", lambda *a: (_ for _ in ()).throw(SystemError("x")))
+    with pytest.raises(SystemError):  # any other SystemError stays what it is
+        block_products(np.ones((3, 8, 8), np.float32), 2, 2, np.float32(0.5), np.float32(2.0))
