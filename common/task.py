@@ -51,6 +51,7 @@ class Task:
     recipes: Mapping[str, Any] = field(default_factory=dict)  # implementation -> recipe
     # (train reader, val reader) -> the metric of a model that learned nothing, or None
     baseline: Callable[[Any, Any], Mapping[str, float]] | None = None
+    metric_definition: str = ""  # one line: what the primary metric is (the log's `result`)
     reversed_metrics: tuple[str, ...] = ()  # scored the other way (density: Pearson r, higher)
     # the opened splits (name -> reader) -> a note on how they fit together, or None
     splits_note: Callable[[Mapping[str, Any]], str | None] | None = None

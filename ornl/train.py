@@ -305,7 +305,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         resume_epoch=checkpointed_epoch(cfg.run_dir) if cfg.resume else None,
     )
     recorder.init_start(org=cfg.organisation, division=cfg.division, status=cfg.status,
-                        platform=cfg.platform or host_info()["hostname"])
+                        platform=cfg.platform or host_info()["hostname"],
+                        user=cfg.submitter_user, email=cfg.submitter_email)
     norm = run_input_norm(cfg.input_norm, train, cfg.seed, cfg.run_dir if cfg.resume else None)
     if info.is_chief:
         write_model_spec(cfg.run_dir, {"task": cfg.task, "resnet": cfg.resnet,

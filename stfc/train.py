@@ -287,7 +287,8 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         resume_epoch=checkpoint_epochs(ckpt) if ckpt is not None else None,
     )
     recorder.init_start(org=config.organisation, division=config.division, status=config.status,
-                        platform=config.platform or _platform.node())
+                        platform=config.platform or _platform.node(),
+                        user=config.submitter_user, email=config.submitter_email)
 
     # readers["train"] is already the run's training subset (open_run_splits)
     norm = run_input_norm(config.input_norm, readers["train"], range(len(readers["train"])),

@@ -32,6 +32,13 @@ class Keys:
     SUBMISSION_DIVISION = C.SUBMISSION_DIVISION
     SUBMISSION_STATUS = C.SUBMISSION_STATUS
     SUBMISSION_PLATFORM = C.SUBMISSION_PLATFORM
+    # the Science working group's identity keys (policy.adoc v0.5 spells the version key
+    # `submissiom_version`; we write the correct spelling, the rules accept both)
+    SUBMISSION_VERSION = "submission_version"
+    SUBMISSION_COMMIT = "submission_github_commit_version"
+    SUBMISSION_USER = "submission_user"
+    SUBMISSION_EMAIL = "submission_email"
+    RESULT = "result"  # the last event: the result and what it means
     # phases
     CACHE_CLEAR = C.CACHE_CLEAR
     INIT_START = C.INIT_START
@@ -146,13 +153,30 @@ class MLPerfLogger:
 
     # -- STEMDL conveniences (the order the compliance rules expect) ----------
     def submission(self, org: str, division: str, status: str, platform: str,
-                   benchmark: str = BENCHMARK_NAME) -> None:
-        """The four submission_* events plus the benchmark name (the task's)."""
+                   benchmark: str = BENCHMARK_NAME, version: str | None = None,
+                   commit: str | None = None, user: str | None = None,
+                   email: str | None = None) -> None:
+        """The submission_* events: benchmark (the task's), org, division, status,
+        platform, then the code's version and commit, and the submitter's user and e-mail
+        when given. The version and commit default to the running code's
+        (common/run/identity.py)."""
+        from stemdl.common.run.identity import code_commit, code_version
+
+        version = code_version() if version is None else version
+        commit = code_commit() if commit is None else commit
         self.event(Keys.SUBMISSION_BENCHMARK, benchmark, _depth=2)
         self.event(Keys.SUBMISSION_ORG, org, _depth=2)
         self.event(Keys.SUBMISSION_DIVISION, division, _depth=2)
         self.event(Keys.SUBMISSION_STATUS, status, _depth=2)
         self.event(Keys.SUBMISSION_PLATFORM, platform, _depth=2)
+        for key, value in ((Keys.SUBMISSION_VERSION, version), (Keys.SUBMISSION_COMMIT, commit),
+                           (Keys.SUBMISSION_USER, user), (Keys.SUBMISSION_EMAIL, email)):
+            if value is not None:
+                self.event(key, value, _depth=2)
+
+    def result(self, value: Mapping[str, Any]) -> None:
+        """The final POINT_IN_TIME `result`: the run's result and what it means."""
+        self.event(Keys.RESULT, dict(value), _depth=2)
 
     def hyperparameters(self, values: Mapping[str, Any]) -> None:
         """One event per (key, value), e.g. seed, global_batch_size, opt_name."""

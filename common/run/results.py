@@ -93,6 +93,8 @@ class RunResult:
     mlperf_log: str = MLPERF_LOG_FILE  # relative to the run folder
     checkpoint: str | None = None
     status: str = "aborted"  # "success" only if the target was reached
+    code_version: str | None = None  # stemdl-bench's version (the log's submission_version)
+    code_commit: str | None = None  # the code's commit (submission_github_commit_version)
     stop_reason: str | None = None  # why a run ended early (an error, a signal), else None
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     schema_version: int = SCHEMA_VERSION

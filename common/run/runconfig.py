@@ -74,6 +74,8 @@ class BaseRunConfig:
     division: str = "closed"
     status: str = "onprem"
     platform: str | None = None  # None = hostname
+    submitter_user: str | None = None  # the Science working group's `user` (logged when given)
+    submitter_email: str | None = None  # its `e-mail`
     resume: bool = False
 
     # the settings a resumed run must share with the run that wrote its checkpoint
@@ -132,6 +134,9 @@ class BaseRunConfig:
         check_workers("config key 'num_workers'", self.num_workers)
         if self.num_threads is not None and self.num_threads < 1:
             raise StemdlError(f"config key 'num_threads': must be >= 1, got {self.num_threads}")
+        if self.submitter_email is not None and "@" not in str(self.submitter_email):
+            raise StemdlError(f"config key 'submitter_email': '{self.submitter_email}' is not an "
+                              "e-mail address")
         check_numbers(self)  # every number finite; learning_rate, weight_decay, ... in range
         resnet_spec(self.resnet)  # an unknown depth: one line before any framework starts
         if self.IMPL:

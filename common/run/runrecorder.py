@@ -129,20 +129,24 @@ class RunRecorder:
     def log_path(self) -> Path:
         return self.run_dir / self.log_name
 
-    def init_start(self, org: str, division: str, status: str, platform: str) -> None:
+    def init_start(self, org: str, division: str, status: str, platform: str,
+                   user: str | None = None, email: str | None = None) -> None:
         """Open the log, write the submission keys, cache_clear and init_start.
 
         When continuing a resumed run the log is appended to and the header (already
         written) is skipped.
         """
         self.timer.start("init")
+        from stemdl.common.run.identity import code_commit, code_version
+
+        self.result.code_version, self.result.code_commit = code_version(), code_commit()
         if self.continuing and self.is_writer:
             truncate_log_after_epoch(self.log_path, self.result.epochs[-1].epoch)
         self.logger.configure(self.log_path, append=self.continuing)
         if self.continuing:
             return
         self.logger.submission(benchmark=self.task.benchmark, org=org, division=division,
-                               status=status, platform=platform)
+                               status=status, platform=platform, user=user, email=email)
         self.logger.event(Keys.CACHE_CLEAR, True)
         self.logger.start(Keys.INIT_START)
 
@@ -251,8 +255,21 @@ class RunRecorder:
         self._stop_run_clock()
         self.result.status = Keys.SUCCESS if self.result.reached_target else Keys.ABORTED
         self.logger.run_stop(self.result.reached_target)
+        self._log_result()
         self._stopped = True
         return self.result.status
+
+    def _log_result(self) -> None:
+        """The final `result`: the primary metric's last and best validation values, the
+        target, time to train in minutes (run_start to run_stop), epochs, status and the
+        metric's one-line definition."""
+        r, task = self.result, self.task
+        last = r.epochs[-1].val.get(task.primary_metric) if r.epochs else None
+        self.logger.result({
+            "metric": task.primary_metric, "value": last, "best": r.best(), "target": r.target,
+            "reached_target": bool(r.reached_target),
+            "time_to_train_min": None if r.run_time_s is None else r.run_time_s / 60.0,
+            "epochs": len(r.epochs), "status": r.status, "definition": task.metric_definition})
 
     def _stop_run_clock(self) -> None:
         """run_time_s: run_start to run_stop as the log has them. A resumed run's log keeps
@@ -287,6 +304,7 @@ class RunRecorder:
         if not self._stopped:
             self.result.status = Keys.ABORTED
             self.logger.run_stop(False)
+            self._log_result()
             self._stopped = True
         self._refresh_rates()
         with contextlib.suppress(OSError):  # the error that stopped the run is the one to report

@@ -141,9 +141,10 @@ def test_recorder_time_to_target_stops_and_says_success(tmp_path):
     assert status == "success" and len(result.epochs) == 2 and result.reached_target
     assert result.time_to_target_s is not None and result.test["macro_f1"] == 0.1
     k = keys(tmp_path / "mlperf.log")
-    assert k[:7] == ["submission_benchmark", "submission_org", "submission_division",
-                     "submission_status", "submission_platform", "cache_clear", "init_start"]
-    assert k.count("run_start") == 1 and k[-1] == "run_stop" and k.count("eval_macro_f1") == 2
+    assert k[:9] == ["submission_benchmark", "submission_org", "submission_division",
+                     "submission_status", "submission_platform", "submission_version",
+                     "submission_github_commit_version", "cache_clear", "init_start"]
+    assert k.count("run_start") == 1 and k[-2:] == ["run_stop", "result"] and k.count("eval_macro_f1") == 2
     assert RunResult.read(tmp_path).status == "success"
 
 

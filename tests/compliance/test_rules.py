@@ -88,7 +88,20 @@ FAULTS = [
     ),
     ({"faults": ["duplicated_lines"]}, "not a repeat of the line before (duplicated lines"),
     ({"faults": ["other_benchmark"]}, "submission_benchmark names a STEMDL task's benchmark"),
+    # the Science working group's identity and result (issue 23)
+    ({"faults": ["no_version"]}, "the log names the code's version (submission_version"),
+    ({"faults": ["no_commit"]},
+     "Required EXACTLY_ONE occurrence of 'submission_github_commit_version' but found 0"),
+    ({"faults": ["no_result"]}, "Required EXACTLY_ONE occurrence of 'result' but found 0"),
+    ({"faults": ["result_before_run_stop"]}, "result comes after run_stop"),
+    ({"faults": ["result_not_described"]}, "result is a dict holding metric, value"),
 ]
+
+
+def test_the_policys_spelling_of_the_version_key_passes(tmp_path):
+    """policy.adoc v0.5 writes `submissiom_version`: a log that uses it is accepted."""
+    result = check_log(write_log(tmp_path / "mlperf.log", faults=["policy_spelling"]))
+    assert result.passed, reasons(result)
 
 
 @pytest.mark.parametrize(("options", "reason"), FAULTS, ids=[r for _, r in FAULTS])

@@ -45,6 +45,28 @@ def test_results_follow_the_task(task, impl, tiny_run):
     assert f'"key": "submission_benchmark", "value": "{t.benchmark}"' in log
 
 
+def test_the_log_names_the_code_and_ends_with_the_result(task, impl, tiny_run):
+    """The Science working group's identity (issue 23): the code's version and commit
+    in the log and results.json, and a final `result` that says what the number means."""
+    from stemdl.common.run.identity import code_commit, code_version
+
+    run_dir, _ = tiny_run
+    events = [json.loads(line[len(":::MLLOG "):])
+              for line in (run_dir / "mlperf.log").read_text().splitlines()
+              if line.startswith(":::MLLOG ")]
+    value = {e["key"]: e["value"] for e in events}
+    assert value["submission_version"] == code_version() != "unknown"  # installed here
+    assert value["submission_github_commit_version"] == code_commit()
+    assert [e["key"] for e in events][-2:] == ["run_stop", "result"]
+    result, t = RunResult.read(run_dir), get_task(task)
+    said = value["result"]
+    assert said["metric"] == t.primary_metric and said["definition"] == t.metric_definition
+    assert said["value"] == pytest.approx(result.epochs[-1].val[t.primary_metric])
+    assert said["status"] == result.status and said["epochs"] == len(result.epochs)
+    assert said["time_to_train_min"] == pytest.approx(result.run_time_s / 60)
+    assert (result.code_version, result.code_commit) == (code_version(), code_commit())
+
+
 def test_the_predictions_file(task, impl, tiny_run):
     run_dir, _ = tiny_run
     preds = np.load(run_dir / "predictions" / "val-rank0.npz")

@@ -24,10 +24,13 @@ UNSTABLE = {"created", "init_time_s", "run_time_s", "mean_epoch_time_s", "train_
             "frameworks", "framework_version", "schema_version", "checkpoint", "mlperf_log",
             # the model's size is the weights' bytes now in both implementations (the run policy)
             "model_size_bytes"}
-NEW = {"task", "primary_metric", "higher_is_better", "baseline"}
+NEW = {"task", "primary_metric", "higher_is_better", "baseline", "code_version", "code_commit"}
+# log events added with the working group's identity: the code's version and commit, result
+LOG_NEW = {"submission_version", "submission_github_commit_version", "result"}
 # config keys added with the density task (its target and network; ORNL's loss choice):
 # compared where the golden config has them, else dropped
 CONFIG_NEW = {"target_nmse", "unet_depth", "unet_width", "loss", "density_net", "fcd_growth",
+              "submitter_user", "submitter_email",
               "fcd_kernel"}
 EPOCH_UNSTABLE = {"epoch_time_s", "eval_time_s", "train_samples_per_s", "wall_time_s"}
 CONFIG_UNSTABLE = {"data_dir", "run_dir", "train_dir", "val_dir", "test_dir", "inference_dir",
@@ -47,6 +50,8 @@ def _events(path: Path) -> list[tuple[str, object, dict]]:
     for line in path.read_text().splitlines():
         if line.startswith(":::MLLOG "):
             r = json.loads(line[len(":::MLLOG "):])
+            if r["key"] in LOG_NEW:
+                continue
             meta = {k: v for k, v in r["metadata"].items() if k not in ("file", "lineno")}
             value = None if r["key"] in LOG_UNSTABLE else r["value"]
             if r["key"] in LEARNED_LOG:

@@ -110,7 +110,7 @@ def test_a_resumed_run_drops_the_earlier_stop(tmp_path) -> None:
         result = rec.finish()
     assert result.stop_reason is None and _run_stops(tmp_path) == [result.status]
     keys = [e["key"] for e in _events(tmp_path)]
-    assert keys.count("run_start") == 1 and keys.count("run_stop") == 1 and keys[-1] == "run_stop"
+    assert keys.count("run_start") == 1 and keys.count("run_stop") == 1 and keys[-2:] == ["run_stop", "result"]
     assert [e.epoch for e in RunResult.read(tmp_path).epochs] == [1, 2]
 
 

@@ -36,6 +36,9 @@ TASK = Task(
     metric_from_detail=_from_detail,
     check_split=check_split,
     splits_note=splits_note,
+    metric_definition=("macro F1 of the whole validation set: the mean over space groups of "
+                       "each group's F1, from one confusion matrix summed over all batches and "
+                       "ranks (higher is better)"),
     network_keys=("resnet",),
     model_spec=lambda config, image_size: resnet_spec(config.resnet),
     recipes=RECIPES,

@@ -34,4 +34,7 @@ TASK = Task(
     recipes=RECIPES,
     baseline=mean_map_baseline,
     reversed_metrics=("pearson_r",),
+    metric_definition=("NMSE of the z-scored target maps over the whole validation set: the "
+                       "sum of squared errors over the sum of squared targets (the zero map "
+                       "scores 1.0; lower is better)"),
 )
