@@ -260,8 +260,9 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
 
     run_dir, ckpt, layout, readers = check_inputs(config, resume)
     resume = ckpt is not None  # a --resume of a run stopped before its first checkpoint starts over
-    config.num_threads = resolve_threads(config.num_threads, config.num_workers,
-                                         local_processes(layout.devices))
+    config.num_threads = resolve_threads(
+        config.num_threads, config.num_workers, local_processes(layout.devices),
+        reproducible=config.deterministic and layout.accelerator == "cpu")
     torch.set_num_threads(config.num_threads)  # see stemdl.common.run.threads
     pre_rank = env_rank(layout.devices)
     if pre_rank == 0:

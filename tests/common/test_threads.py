@@ -28,6 +28,12 @@ def test_explicit_value_is_kept_or_clamped_with_a_note(capsys):
     assert resolve_threads(None, loader_workers=1, cpus=4) == 3
 
 
+def test_a_reproducible_run_uses_one_thread_unless_told_more():
+    """deterministic=true on CPU: 2 torch threads were not run-to-run reproducible."""
+    assert resolve_threads(None, loader_workers=0, cpus=4, reproducible=True) == 1
+    assert resolve_threads(3, loader_workers=0, cpus=4, reproducible=True) == 3
+
+
 def test_local_processes_from_the_launcher(monkeypatch):
     for key in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"):
         monkeypatch.delenv(key, raising=False)
