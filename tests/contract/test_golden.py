@@ -24,7 +24,8 @@ UNSTABLE = {"created", "init_time_s", "run_time_s", "mean_epoch_time_s", "train_
             "frameworks", "framework_version", "schema_version", "checkpoint", "mlperf_log",
             # the model's size is the weights' bytes now in both implementations (the run policy)
             "model_size_bytes"}
-NEW = {"task", "primary_metric", "higher_is_better", "baseline", "code_version", "code_commit"}
+NEW = {"task", "primary_metric", "higher_is_better", "baseline", "code_version", "code_commit",
+       "commands", "job"}  # how the run was started: for the working group's README
 # log events added with the working group's identity: the code's version and commit, result
 LOG_NEW = {"submission_version", "submission_github_commit_version", "result"}
 # config keys added with the density task (its target and network; ORNL's loss choice):
@@ -34,7 +35,10 @@ CONFIG_NEW = {"target_nmse", "unet_depth", "unet_width", "loss", "density_net", 
               "fcd_kernel"}
 EPOCH_UNSTABLE = {"epoch_time_s", "eval_time_s", "train_samples_per_s", "wall_time_s"}
 CONFIG_UNSTABLE = {"data_dir", "run_dir", "train_dir", "val_dir", "test_dir", "inference_dir",
-                   "task"}
+                   "task",
+                   # resolved from the machine's cores; a deterministic CPU run takes 1 since
+                   # efea557 (2 intra-op threads are not run-to-run reproducible)
+                   "num_threads"}
 LOG_UNSTABLE = {"submission_platform"}  # the host name
 # What the CPU's kernels decide: the golden files were made on one CPU; on another (an
 # AVX512-FP16 Xeon, measured 2026-12-02) the same seeded run's first-epoch loss differs by
