@@ -121,6 +121,22 @@ def check_distinct(paths: Sequence[str | Path], ruleset: str = DEFAULT_RULESET) 
                 f"{seen[key]} and {log} are {same} of one run (run_start, seed and platform "
                 "equal): a score needs distinct runs")
         seen[key] = log
+    check_seeds(paths, ruleset)
+
+
+def check_seeds(paths: Sequence[str | Path], ruleset: str = DEFAULT_RULESET) -> None:
+    """MLPerf forbids reusing a seed across the runs of one score: runs that share one
+    are refused, named."""
+    by_seed: dict[object, list[Path]] = {}
+    for given in paths:
+        log = find_log(given)
+        seed = run_identity(log, ruleset)[1]
+        if seed is not None:
+            by_seed.setdefault(seed, []).append(log)
+    for seed, logs in by_seed.items():
+        if len(logs) > 1:
+            raise StemdlError(f"{' and '.join(map(str, logs))} share seed {seed}: the runs of a "
+                              "score need distinct seeds (MLPerf forbids reusing one)")
 
 
 def score_runs(

@@ -16,11 +16,11 @@ from stemdl.common.tasks.classify.metric import ConfusionMatrix
 LABELS = np.array([1, 2, 3, 225, 225, 14, 14, 62])
 
 
-def hyperparameters(implementation: str) -> dict:
+def hyperparameters(implementation: str, seed: int = 7) -> dict:
     """The closed recipe's logged values for one replica (global batch 32)."""
     ornl = implementation == "ornl"
     return {
-        Keys.SEED: 7,
+        Keys.SEED: seed,
         Keys.GLOBAL_BATCH_SIZE: 32,
         Keys.TRAIN_SAMPLES: 64,
         Keys.EVAL_SAMPLES: len(LABELS),
@@ -52,7 +52,7 @@ def make_run(
     rec = RunRecorder(run_dir, implementation, task=get_task(), division="closed", target=target_f1,
                       stop_at_target=False)
     rec.init_start("stemdl-bench", "closed", "onprem", "test-host")
-    rec.hyperparameters(hyperparameters(implementation))
+    rec.hyperparameters(hyperparameters(implementation, seed=7 + seed))  # runs of other seeds
     rec.init_stop()
     rec.run_start()
     for epoch, n_right in enumerate(correct, start=1):

@@ -41,6 +41,7 @@ def write_log(
     reached: bool | None = None,
     hyper: Mapping[str, Any] | None = None,
     faults: Iterable[str] = (),
+    seed: int = 1234,
 ) -> Path:
     """Write a log of one run with one eval per epoch (epoch_num 1, 2, ...), then apply faults.
 
@@ -56,7 +57,7 @@ def write_log(
     log.event(Keys.CACHE_CLEAR, True)
     log.start(Keys.INIT_START)
     values = {
-        Keys.SEED: 1234,
+        Keys.SEED: seed,
         Keys.TRAIN_SAMPLES: 640,
         Keys.EVAL_SAMPLES: 64,
         **recipe_hyperparameters(recipe, replicas),

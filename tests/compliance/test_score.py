@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from stemdl.common.cli.errors import StemdlError
 from stemdl.compliance.score import olympic_mean, score_runs, time_to_train
 from tests.compliance.logs import read_records, write_log, write_records
 
+_SEEDS = itertools.count(100)
+
 
 def timed_run(folder, minutes: float, **options):
-    """A run folder whose run_stop comes `minutes` after run_start."""
+    """A run folder whose run_stop comes `minutes` after run_start (a seed of its own)."""
     folder.mkdir()
+    options.setdefault("seed", next(_SEEDS))
     log = write_log(folder / "mlperf.log", **options)
     records = read_records(log)
     start = next(r["time_ms"] for r in records if r["key"] == "run_start")
@@ -115,3 +120,20 @@ def test_two_runs_with_other_start_times_are_distinct(tmp_path):
         r["time_ms"] += 1000
     write_records(b / "mlperf.log", records)
     assert score_runs([a, b]).minutes == pytest.approx(3.5)
+
+
+def test_runs_that_share_a_seed_are_refused_and_named(tmp_path, capsys):
+    """MLPerf forbids reusing a seed across the runs of a score (issue 23)."""
+    from stemdl.cli import main
+
+    a, b = timed_run(tmp_path / "a", 3.0, seed=7), timed_run(tmp_path / "b", 4.0, seed=8)
+    c = timed_run(tmp_path / "c", 5.0, seed=7)
+    records = read_records(c / "mlperf.log")
+    for r in records:  # another run (started later), the same seed as a
+        r["time_ms"] += 1000
+    write_records(c / "mlperf.log", records)
+    with pytest.raises(StemdlError, match="share seed 7") as err:
+        score_runs([a, b, c])
+    assert str(a / "mlperf.log") in str(err.value) and str(c / "mlperf.log") in str(err.value)
+    assert main(["score", str(a), str(b), str(c)]) == 2
+    assert "share seed 7" in capsys.readouterr().err
