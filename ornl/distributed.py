@@ -138,6 +138,16 @@ def worker_info(strategy: tf.distribute.Strategy) -> WorkerInfo:
     return WorkerInfo(task_id, num_workers, replicas, max(1, replicas // num_workers))
 
 
+def gpu_libraries() -> dict[str, str]:
+    """The CUDA and cuDNN versions this TensorFlow was built with (absent on a CPU build)."""
+    try:
+        info = tf.sysconfig.get_build_info()
+    except (AttributeError, RuntimeError):
+        return {}
+    found = {"cuda": info.get("cuda_version"), "cudnn": info.get("cudnn_version")}
+    return {k: str(v) for k, v in found.items() if v and info.get("is_cuda_build", True)}
+
+
 def device_name(strategy: tf.distribute.Strategy) -> str:
     """What the replicas run on: the GPU's name (e.g. "NVIDIA H100 80GB HBM3"), else "cpu"."""
     try:

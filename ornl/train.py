@@ -396,7 +396,7 @@ def finish(run: Setup) -> RunResult:
     import keras
     import tensorflow as tf
 
-    from stemdl.ornl.distributed import barrier, device_name
+    from stemdl.ornl.distributed import barrier, device_name, gpu_libraries
     from stemdl.ornl.resnet import trainable_parameters
 
     cfg, info = run.cfg, run.info
@@ -404,7 +404,7 @@ def finish(run: Setup) -> RunResult:
     latest = run.checkpointer.latest()
     variables = run.model.weights
     result = run.recorder.finish(
-        frameworks={"tensorflow": tf.__version__, "keras": keras.__version__},
+        frameworks={"tensorflow": tf.__version__, "keras": keras.__version__, **gpu_libraries()},
         framework="tensorflow", framework_version=tf.__version__, precision=cfg.precision,
         device=device_name(run.strategy), device_count=info.replicas,
         hardware={**host_info(), "devices": [d.name for d in tf.config.list_logical_devices()],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 
 from stemdl import __version__
@@ -29,7 +30,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="stemdl",
         description="STEMDL benchmark suite: classify a crystal's space group (1..230) "
-        "from a stack of 3 CBED patterns.",
+        "from a stack of 3 CBED patterns, or reconstruct its projected potential.",
     )
     parser.add_argument("--version", action="version", version=f"stemdl-bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
@@ -43,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
 
     def run() -> int:
-        args = build_parser().parse_args(argv)
+        from stemdl.common.run.identity import set_command
+
+        words = list(sys.argv[1:] if argv is None else argv)
+        set_command(["stemdl", *words])  # what results.json and a package's README repeat
+        args = build_parser().parse_args(words)
         return int(args.func(args) or 0)
 
     return run_main(run)

@@ -8,6 +8,7 @@ log; every rank takes part in the collectives (epoch loss, confusion counts).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform as _platform
 import sys
@@ -134,9 +135,25 @@ def versions() -> dict[str, str]:
 
     import stemdl
 
-    return {"stemdl-bench": stemdl.__version__, "torch": torch.__version__,
-            "pytorch-lightning": pytorch_lightning.__version__, "numpy": numpy.__version__,
-            "python": _platform.python_version()}
+    found = {"stemdl-bench": stemdl.__version__, "torch": torch.__version__,
+             "pytorch-lightning": pytorch_lightning.__version__, "numpy": numpy.__version__,
+             "python": _platform.python_version()}
+    return {**found, **gpu_libraries()}
+
+
+def gpu_libraries() -> dict[str, str]:
+    """The CUDA, cuDNN and NCCL versions torch was built with, where it has them."""
+    import torch
+
+    found: dict[str, str] = {}
+    if torch.version.cuda:
+        found["cuda"] = str(torch.version.cuda)
+    if torch.cuda.is_available():
+        with contextlib.suppress(Exception):  # a broken cuDNN/NCCL must not fail a finished run
+            if torch.backends.cudnn.version():
+                found["cudnn"] = str(torch.backends.cudnn.version())
+            found["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
+    return found
 
 
 def hardware(accelerator: str, world: int, nodes: int) -> dict[str, Any]:
@@ -147,6 +164,7 @@ def hardware(accelerator: str, world: int, nodes: int) -> dict[str, Any]:
                  "torch_threads": torch.get_num_threads()})
     if accelerator == "gpu":
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        info["accelerator_memory_bytes"] = torch.cuda.get_device_properties(0).total_memory
     return info
 
 

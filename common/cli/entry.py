@@ -97,4 +97,7 @@ def run_main(func: Callable[[], int | None]) -> int:
 
 def module_main(main: Callable[[Sequence[str] | None], int | None]) -> None:
     """`python -m stemdl.<impl>.<phase>`: run `main(sys.argv[1:])` under `run_main`, exit."""
+    from stemdl.common.run.identity import set_command
+
+    set_command(["python", "-m", getattr(main, "__module__", "stemdl"), *sys.argv[1:]])
     raise SystemExit(run_main(lambda: main(sys.argv[1:])))

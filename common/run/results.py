@@ -95,6 +95,8 @@ class RunResult:
     status: str = "aborted"  # "success" only if the target was reached
     code_version: str | None = None  # stemdl-bench's version (the log's submission_version)
     code_commit: str | None = None  # the code's commit (submission_github_commit_version)
+    commands: list[str] = field(default_factory=list)  # the command of each part (--resume adds one)
+    job: dict[str, str] = field(default_factory=dict)  # the batch job: scheduler, id, script
     stop_reason: str | None = None  # why a run ended early (an error, a signal), else None
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     schema_version: int = SCHEMA_VERSION

@@ -29,6 +29,7 @@ from stemdl.common.infra.signals import Terminated
 from stemdl.common.metrics import Metric
 from stemdl.common.run.mllog import Keys, MLPerfLogger
 from stemdl.common.run.results import MLPERF_LOG_FILE, RESULTS_FILE, EpochRecord, RunResult
+from stemdl.common.run.system import describe_system, write_system
 from stemdl.common.run.timing import PhaseTimer, Throughput, TimeToTarget
 from stemdl.common.task import Task
 
@@ -137,9 +138,11 @@ class RunRecorder:
         written) is skipped.
         """
         self.timer.start("init")
-        from stemdl.common.run.identity import code_commit, code_version
+        from stemdl.common.run.identity import code_commit, code_version, command_line, job_identity
 
         self.result.code_version, self.result.code_commit = code_version(), code_commit()
+        self.result.commands = [*(self.result.commands if self.continuing else []), command_line()]
+        self.result.job = job_identity() or self.result.job
         if self.continuing and self.is_writer:
             truncate_log_after_epoch(self.log_path, self.result.epochs[-1].epoch)
         self.logger.configure(self.log_path, append=self.continuing)
@@ -309,6 +312,7 @@ class RunRecorder:
         self._refresh_rates()
         with contextlib.suppress(OSError):  # the error that stopped the run is the one to report
             self._write()
+            self._write_system()
         self.logger.close()
 
     def finish(self, **fields: Any) -> RunResult:
@@ -320,6 +324,7 @@ class RunRecorder:
             setattr(self.result, name, value)
         self._refresh_rates()
         self._write()
+        self._write_system()
         self.logger.close()
         return self.result
 
@@ -329,6 +334,20 @@ class RunRecorder:
 
     def _write(self) -> None:
         if self.is_writer:
+            self.result.write(self.run_dir)
+
+    def _write_system(self) -> None:
+        """system.json (common/run/system.py) beside results.json, and the job script when
+        it can be read, on the writing rank."""
+        if not self.is_writer:
+            return
+        from stemdl.common.run.identity import JOB_SCRIPT_FILE, job_script
+
+        write_system(self.run_dir, describe_system(self.result, self.run_dir))
+        script = job_script()
+        if script is not None:
+            write_text_atomic(self.run_dir / JOB_SCRIPT_FILE, script)
+            self.result.job = {**self.result.job, "script": JOB_SCRIPT_FILE}
             self.result.write(self.run_dir)
 
 

@@ -130,6 +130,23 @@ def test_image_none_runs_stemdl_from_path_on_host_paths(name, fake_srun, tmp_pat
     assert cmd[-1] == "epochs=1"
 
 
+@pytest.mark.parametrize("name", sorted(TRAIN))
+@pytest.mark.parametrize(("image", "inside"), [("stemdl.sif", "/out"), ("none", None)])
+def test_the_run_is_told_where_a_copy_of_its_job_script_is(name, image, inside, tmp_path):
+    """The script is copied into OUT and STEMDL_JOB_SCRIPT names the copy as the run sees
+    it (the image's /out, or the host path): the run keeps it as job-script.sh."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/bin/bash\necho "SRUN JOB_SCRIPT=$STEMDL_JOB_SCRIPT"\n')
+    (bin_dir / "srun").chmod(0o755)
+    (tmp_path / "out").mkdir()
+    proc, cmd = run_template(name, bin_dir, tmp_path, {"IMAGE": image})
+    assert proc.returncode == 0, proc.stderr
+    copy = tmp_path / "out" / ".stemdl-job-42.sh"
+    assert copy.read_text() == (JOBS / name).read_text()
+    assert cmd == [f"JOB_SCRIPT={inside or tmp_path / 'out'}/.stemdl-job-42.sh"]
+
+
 def test_stfc_devices_and_workers_from_the_allocation(fake_srun, tmp_path):
     _, cmd = run_template("slurm-stfc-1node.sbatch", fake_srun, tmp_path,
                           {"SLURM_NTASKS_PER_NODE": "2", "SLURM_CPUS_PER_TASK": "8"})

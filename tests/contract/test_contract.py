@@ -65,6 +65,31 @@ def test_the_log_names_the_code_and_ends_with_the_result(task, impl, tiny_run):
     assert said["status"] == result.status and said["epochs"] == len(result.epochs)
     assert said["time_to_train_min"] == pytest.approx(result.run_time_s / 60)
     assert (result.code_version, result.code_commit) == (code_version(), code_commit())
+    assert len(result.commands) == 1 and result.commands[0].startswith(f"stemdl train {impl} ")
+    assert f"run_dir={run_dir}" in result.commands[0] or str(run_dir) in result.commands[0]
+
+
+def test_a_system_description_beside_the_results(task, impl, tiny_run):
+    """system.json (issue 23): mlperf-logging's system description checker accepts it, it
+    was read from this machine, and what could not be read is named, not guessed."""
+    import os
+
+    from mlperf_logging.system_desc_checker.system_desc_checker import check_system_desc
+
+    from stemdl.common.run.system import NOTES, SYSTEM_FIELDS, UNREADABLE_KEY, read_system
+
+    run_dir, _ = tiny_run
+    desc = read_system(run_dir)
+    valid, name, _, _ = check_system_desc(str(run_dir / "system.json"), "hpc", "1.0.0")
+    assert valid and name == desc["system_name"]
+    assert desc["number_of_nodes"] == "1" and desc["accelerators_per_node"] == "0"  # a CPU run
+    assert desc["host_processor_vcpu_count"] == str(os.cpu_count())
+    assert desc["host_processor_model_name"] and desc["host_memory_capacity"].endswith("GiB")
+    framework = {"stfc": "PyTorch ", "ornl": "TensorFlow "}[impl]
+    assert desc["framework"].startswith(framework)
+    assert desc["status"] == "Available on-premise"  # the config's status onprem
+    assert desc[UNREADABLE_KEY] == [k for k in SYSTEM_FIELDS if desc[k] == "" and k not in NOTES]
+    assert "cooling" in desc[UNREADABLE_KEY]  # nothing on a host says how it is cooled
 
 
 def test_the_predictions_file(task, impl, tiny_run):
