@@ -76,11 +76,29 @@ def test_text_and_markdown_tables_show_the_files_figures(two_runs, capsys):
     assert code == 0 and capsys.readouterr().out == text
 
 
-def _args(run_dirs, fmt="text", plot=None, no_compliance=False):
+def _args(run_dirs, fmt="text", plot=None, no_compliance=False, csv=None):
     import argparse
 
     return argparse.Namespace(run_dirs=[str(d) for d in run_dirs], format=fmt, plot=plot,
-                              no_compliance=no_compliance)
+                              no_compliance=no_compliance, csv=csv)
+
+
+def test_csv_file_holds_one_row_per_run_and_the_table_still_prints(two_runs, tmp_path, capsys):
+    """`stemdl compare --csv FILE` (issue 23): for spreadsheets and the working group's
+    summaries; a folder given as FILE (a run folder mistaken for it) is one line."""
+    from stemdl.cli import main
+
+    out = tmp_path / "runs.csv"
+    assert main(["compare", "--csv", str(out), *map(str, two_runs)]) == 0
+    printed = capsys.readouterr()
+    table = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["implementation"] for r in table] == [RunResult.read(d).implementation for d in two_runs]
+    assert "implementation" in printed.out and f"csv: {out} (2 run(s))" in printed.err
+    assert main(["compare", "--csv", str(two_runs[0]), str(two_runs[1])]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and err.count("\n") == 1
+    assert main(["compare", *map(str, two_runs), "--csv"]) == 0  # bare: the CSV on stdout
+    assert capsys.readouterr().out.startswith("run,")
 
 
 def test_csv_and_json_are_full_precision(two_runs, capsys):
