@@ -20,6 +20,7 @@
 #                     apptainer a bind for %post only); default: pip's `cert` setting if any
 #   WHEELS_DIR        find-links folder mounted at /wheels (podman), e.g. the torch CPU wheel
 #   APPTAINER         apptainer or singularity (default: whichever is installed)
+#   STEMDL_COMMIT     the commit the images record (default: git HEAD of this checkout)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,6 +34,15 @@ for impl in $impls; do
 done
 
 VARIANT=${VARIANT:-gpu}
+# the commit the images hold (their runs log it as submission_github_commit_version):
+# STEMDL_COMMIT if given, else git's HEAD of this checkout, "-dirty" with local changes
+if [ -z "${STEMDL_COMMIT:-}" ]; then
+    STEMDL_COMMIT=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+    if [ "$STEMDL_COMMIT" != unknown ] \
+        && [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+        STEMDL_COMMIT=$STEMDL_COMMIT-dirty
+    fi
+fi
 TAG=${TAG:-stemdl-bench}
 SIF_DIR=${SIF_DIR:-$PWD}
 SIF_FROM=${SIF_FROM:-registry}
@@ -86,7 +96,7 @@ build_image() {
     local impl=$1 ctx=$2 eng; eng=$(engine)
     local args=(build -f "$ctx/containers/Dockerfile" --target "$impl"
                 --build-arg "BASE_IMAGE=$(base_for "$impl")" --build-arg "VARIANT=$VARIANT"
-                -t "$TAG:$impl")
+                --build-arg "STEMDL_COMMIT=$STEMDL_COMMIT" -t "$TAG:$impl")
     mapfile -t -O "${#args[@]}" args < <(index_args)
     [ -n "${CA_BUNDLE:-}" ] && [ -f "$CA_BUNDLE" ] && args+=(--secret "id=ca,src=$CA_BUNDLE")
     if [ -n "${WHEELS_DIR:-}" ]; then
@@ -110,7 +120,8 @@ apptainer_cmd() {
 build_sif() {
     local impl=$1 app sif=$SIF_DIR/stemdl-$impl.sif
     app=$(apptainer_cmd) || { echo "build.sh: no apptainer or singularity: SIF $impl not built (see docs/CONTAINERS.md)" >&2; return 3; }
-    local args=(build --force --build-arg "VARIANT=$VARIANT" --build-arg "SRC=$ROOT")
+    local args=(build --force --build-arg "VARIANT=$VARIANT" --build-arg "SRC=$ROOT"
+                --build-arg "STEMDL_COMMIT=$STEMDL_COMMIT")
     mapfile -t -O "${#args[@]}" args < <(index_args)
     [ "$(id -u)" -eq 0 ] || args+=(--fakeroot)
     local archive=

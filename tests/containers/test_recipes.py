@@ -25,6 +25,21 @@ def test_definition_file_structure(checker, containers_dir, impl):
     assert f"install.sh {impl}" in d.sections["post"]
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_images_carry_the_commit_they_were_built_from(checker, containers_dir, impl):
+    """An image has no .git: build.sh passes git's HEAD as STEMDL_COMMIT, and the runs in
+    it log that commit (submission_github_commit_version, issue 23)."""
+    d = checker.parse_def(containers_dir / f"{impl}.def")
+    assert d.arguments["STEMDL_COMMIT"] == "unknown"
+    assert "export STEMDL_COMMIT={{ STEMDL_COMMIT }}" in d.sections["environment"]
+    args = checker.dockerfile_stage_args(containers_dir / "Dockerfile")["base"]
+    assert args["STEMDL_COMMIT"] == "unknown"
+    assert "ENV STEMDL_COMMIT=${STEMDL_COMMIT}" in (containers_dir / "Dockerfile").read_text()
+    build = (containers_dir / "build.sh").read_text()
+    assert build.count('--build-arg "STEMDL_COMMIT=$STEMDL_COMMIT"') == 2  # the image and the SIF
+    assert 'git -C "$ROOT" rev-parse HEAD' in build
+
+
 def test_default_bases(checker, containers_dir):
     stfc = checker.parse_def(containers_dir / "stfc.def").arguments["BASE_IMAGE"]
     ornl = checker.parse_def(containers_dir / "ornl.def").arguments["BASE_IMAGE"]
