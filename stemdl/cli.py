@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compliance",
     "score",
     "compare",
+    "package",
+    "check_package",
     "demo",
 )
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from stemdl.cli import main
+from stemdl.compliance.package import build_package
 from tests.compare.fixtures import make_run
 from tests.data.fixtures import write_raw_folder
 from tests.learning.synthetic_density import write_synthetic_density
@@ -58,7 +59,11 @@ PATHS = {
     # docs/DENSITY.md: raw data with potentials, its preprocessed targets, finished runs
     "/scratch/density/raw": "density_raw", "/scratch/density/data": "density",
     "DENSITY_DATA": "density", "runs/density-stfc": "run_a", "runs/density-ornl": "run_b",
+    # docs/COMPLIANCE.md's submission: a new package folder, one written from SEED_RUNS...
+    "NEW_PACKAGE": "{cwd}/package", "PACKAGE": "{ws}/package", "ORG": "example-org",
+    "SYSTEM": "cpu-box",
 }
+PACKAGE_RUNS = 5  # finished runs of one implementation with distinct seeds (SEED_RUNS...)
 # a training command's own output folder is a new folder (the runs above are read by the
 # compare/evaluate lines): `run_dir=X` and `--run-dir X` of `stemdl train` map to cwd/X
 RUN_DIR_FLAGS = ("--run-dir", "--log-dir")
@@ -69,7 +74,8 @@ RUN_DIR_FLAGS = ("--run-dir", "--log-dir")
 # other settings is refused)
 ORNL_RUN_SETTINGS = ["--resnet", "18", "--batch-size", "32", "--warmup-epochs", "1",
                      "train_samples=32", "eval_samples=8", "num_workers=1"]
-WORDS = {"RUN...": ["{run_a}", "{run_b}"], "...": ["--data-dir", "{npz}", *ORNL_RUN_SETTINGS],
+WORDS = {"RUN...": ["{run_a}", "{run_b}"],
+         "SEED_RUNS...": [f"{{ws}}/seed-runs/{n}" for n in range(PACKAGE_RUNS)], "...": ["--data-dir", "{npz}", *ORNL_RUN_SETTINGS],
          "k=v": ["data_dir={npz}"]}
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]{1,}(\.\.\.)?$")
 
@@ -172,7 +178,8 @@ def test_the_docs_hold_the_commands_this_test_runs():
                      "--epochs 30 --batch-size 32 --base-lr 1e-3 --wd 5e-5 --warmup-epochs 5 "
                      "--seed 1", "compliance RUN_DIR/mlperf.log",
                      "compliance RUN_DIR/mlperf.log MORE_LOGS_OR_RUN_DIRS... --division auto "
-                     "--ruleset 1.0.0 -v", "train stfc data_dir=/data run_dir=/out/run"):
+                     "--ruleset 1.0.0 -v", "train stfc data_dir=/data run_dir=/out/run",
+                     "check-package PACKAGE", "compare RUN... --csv runs.csv"):
         assert expected in texts, expected
     assert any(c.argv[:2] == ("@srun", "64") for c in ALL)  # `srun -n 64 stemdl ...`
 
@@ -219,6 +226,10 @@ def workspace(tmp_path_factory) -> Workspace:
     run_a, run_b = ws / "runs" / "stfc", ws / "runs" / "ornl"
     make_run(run_a, "stfc", [2, 5, 8], seed=0)
     make_run(run_b, "ornl", [4, 8], seed=1)
+    seed_runs = [ws / "seed-runs" / str(n) for n in range(PACKAGE_RUNS)]
+    for n, run in enumerate(seed_runs):
+        make_run(run, "stfc", [2, 5, 8], seed=n)
+    build_package(seed_runs, ws / "package", "example-org", "cpu-box")
     density_raw = write_synthetic_density(ws / "density-raw", train=16, val=8, size=128)
     density = ws / "density"
     assert main(["preprocess", str(density_raw), str(density), "--format", "packed",
