@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import yaml
 
 from stemdl.common.tasks.classify import facts
 from stemdl.common.tasks.classify import recipes as workload
+from stemdl.common.tasks.density import facts as density_facts
+from stemdl.common.tasks.density import recipes as density_recipes
 from stemdl.compliance.checker import rules_file, rulesets
 
 
@@ -20,19 +23,30 @@ def begin_state(name: str) -> dict:
     return s
 
 
-def test_closed_recipes_equal_the_workload_dataclasses():
-    recipes = begin_state("closed_stemdl")["recipes"]
-    assert set(recipes) == set(workload.RECIPES)
-    for name, r in workload.RECIPES.items():
+def _model_name(task: str, r) -> str:
+    return f"resnet{r.resnet}" if task == "classify" else f"unet{r.unet_depth}x{r.unet_width}"
+
+
+@pytest.mark.parametrize(("task", "rules", "recipe_module"), [
+    ("classify", "closed_stemdl", workload), ("density", "closed_stemdl_density", density_recipes)])
+def test_closed_recipes_equal_the_workload_dataclasses(task, rules, recipe_module):
+    recipes = begin_state(rules)["recipes"]
+    assert set(recipes) == set(recipe_module.RECIPES)
+    for name, r in recipe_module.RECIPES.items():
         assert recipes[name] == {
-            "stemdl_model": f"resnet{r.resnet}",
+            "stemdl_model": _model_name(task, r),
             "opt_name": r.optimizer,
             "lr_per_replica": r.learning_rate,
             "scale_lr_by_replicas": getattr(r, "scale_lr_by_replicas", False),
             "opt_weight_decay": r.weight_decay,
             "opt_learning_rate_warmup_epochs": getattr(r, "warmup_epochs", 0),
             "batch_per_replica": r.batch_size,
-        }, name
+        }, (task, name)
+
+
+def test_density_division_targets_equal_the_task_target():
+    for name in ("closed_stemdl_density", "open_stemdl_density"):
+        assert begin_state(name)["benchmark_target_nmse"] == density_facts.TARGET_NMSE
 
 
 def test_division_targets_equal_the_workload_target():
