@@ -311,8 +311,7 @@ class RunRecorder:
             self._stopped = True
         self._refresh_rates()
         with contextlib.suppress(OSError):  # the error that stopped the run is the one to report
-            self._write()
-            self._write_system()
+            self._write_records()
         self.logger.close()
 
     def finish(self, **fields: Any) -> RunResult:
@@ -323,8 +322,7 @@ class RunRecorder:
                 raise AttributeError(f"RunResult has no field '{name}'")
             setattr(self.result, name, value)
         self._refresh_rates()
-        self._write()
-        self._write_system()
+        self._write_records()
         self.logger.close()
         return self.result
 
@@ -336,19 +334,19 @@ class RunRecorder:
         if self.is_writer:
             self.result.write(self.run_dir)
 
-    def _write_system(self) -> None:
-        """system.json (common/run/system.py) beside results.json, and the job script when
-        it can be read, on the writing rank."""
+    def _write_records(self) -> None:
+        """At the run's end, on the writing rank: the job script when it can be read,
+        results.json (naming that copy), then system.json (common/run/system.py)."""
         if not self.is_writer:
             return
         from stemdl.common.run.identity import JOB_SCRIPT_FILE, job_script
 
-        write_system(self.run_dir, describe_system(self.result, self.run_dir))
         script = job_script()
         if script is not None:
             write_text_atomic(self.run_dir / JOB_SCRIPT_FILE, script)
             self.result.job = {**self.result.job, "script": JOB_SCRIPT_FILE}
-            self.result.write(self.run_dir)
+        self.result.write(self.run_dir)
+        write_system(self.run_dir, describe_system(self.result, self.run_dir))
 
 
 def metrics_text(values: Mapping[str, float | None], task: Task, prefix: str = "val ") -> str:
