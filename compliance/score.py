@@ -108,11 +108,15 @@ def run_identity(log: Path, ruleset: str = DEFAULT_RULESET) -> tuple:
 
 def check_distinct(paths: Sequence[str | Path], ruleset: str = DEFAULT_RULESET) -> None:
     """A score averages distinct runs: the same run twice (the same file, or a copy of its
-    log however its bytes differ) is refused."""
+    log however its bytes differ) is refused; so are runs that share a seed (MLPerf
+    forbids reusing one), named."""
     seen: dict[tuple, Path] = {}
+    by_seed: dict[object, list[Path]] = {}
     for given in paths:
         log = find_log(given)
         key = run_identity(log, ruleset)
+        if key[1] is not None:
+            by_seed.setdefault(key[1], []).append(log)
         if key[0] is None:  # no run_start: compliance refuses it; identity by path only
             key = ("path", str(log.resolve()))
         if key in seen:
@@ -121,18 +125,6 @@ def check_distinct(paths: Sequence[str | Path], ruleset: str = DEFAULT_RULESET) 
                 f"{seen[key]} and {log} are {same} of one run (run_start, seed and platform "
                 "equal): a score needs distinct runs")
         seen[key] = log
-    check_seeds(paths, ruleset)
-
-
-def check_seeds(paths: Sequence[str | Path], ruleset: str = DEFAULT_RULESET) -> None:
-    """MLPerf forbids reusing a seed across the runs of one score: runs that share one
-    are refused, named."""
-    by_seed: dict[object, list[Path]] = {}
-    for given in paths:
-        log = find_log(given)
-        seed = run_identity(log, ruleset)[1]
-        if seed is not None:
-            by_seed.setdefault(seed, []).append(log)
     for seed, logs in by_seed.items():
         if len(logs) > 1:
             raise StemdlError(f"{' and '.join(map(str, logs))} share seed {seed}: the runs of a "
