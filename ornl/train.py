@@ -16,6 +16,7 @@ from typing import Any
 
 from stemdl.common.cli.entry import ArgumentParser, StoreOnce, module_main
 from stemdl.common.cli.errors import StemdlError
+from stemdl.common.data.staging import DEVICE, check_run_fits, parse_staging
 from stemdl.common.data.transform import reader_input_size
 from stemdl.common.infra import faults
 from stemdl.common.infra.ranks import launch_rank
@@ -37,6 +38,7 @@ from stemdl.common.run.runpolicy import (
     weights_bytes,
     write_predictions,
 )
+from stemdl.common.run.threads import local_processes
 from stemdl.ornl.config import ALIASES, ORNL, OrnlConfig
 
 # the resume tests' fault injection (common/infra/faults.py): a signal right after the
@@ -183,11 +185,17 @@ def check_inputs(cfg: OrnlConfig, dry_run: bool = False) -> tuple[dict, int]:
     spec_file = checkpoint_dir(cfg.run_dir) / MODEL_SPEC_FILE
     if cfg.resume:
         check_same_settings(spec_file, spec.get("fingerprint"), cfg.fingerprint())
+    if parse_staging(cfg.staging).mode == DEVICE:
+        raise StemdlError("config key 'staging': device is not available in the ORNL (TensorFlow) "
+                          "implementation: tf.data reads through host callbacks and cannot hold "
+                          "a random-access dataset in GPU memory; use staging=memory")
     readers = open_run_splits(cfg, note=rank == 0)
     if cfg.resume:
         check_same_data(spec_file, spec.get("data"), data_fingerprint(readers))
     # one replica at least (the replicas are known once the strategy exists: setup checks again)
     check_global_batch(cfg.batch_size, 1, len(readers["train"]))
+    check_run_fits(readers, cfg.staging, rank, 1, local_processes(),  # the ranks: not known yet
+                   cfg.task_spec.target_kind == "array")
     cfg.model_spec(reader_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
     cfg.eval_batch_size = bounded_eval_batch(cfg.eval_batch_size, cfg.batch_size, readers,
                                              note=rank == 0)
@@ -349,6 +357,8 @@ def setup(cfg: OrnlConfig, readers: dict) -> Setup:
         Keys.MODEL_NAME: spec.name,
         cfg.task_spec.target_log_key: cfg.target,
         Keys.INPUT_NORM: norm.as_dict(),
+        Keys.DATA: cfg.data_source,
+        Keys.STAGING: cfg.staging,
     })
     recorder.baseline(readers)
     recorder.init_stop()
@@ -363,6 +373,11 @@ def loop(run: Setup) -> None:
 
     cfg, recorder, trainer = run.cfg, run.recorder, run.trainer
     recorder.run_start()
+    staged = recorder.stage({s: r for s, r in run.readers.items() if s in ("train", "val")},
+                            parse_staging(cfg.staging), rank=run.info.task_id,
+                            world=run.info.num_workers, local_processes=local_processes(),
+                            targets=cfg.task_spec.target_kind == "array")
+    run.readers = {**run.readers, **staged}
     writer = (tf.summary.create_file_writer(str(Path(cfg.run_dir) / "tensorboard"))
               if run.info.is_chief else None)
     stop = recorder.result.reached_target and cfg.mode == "target"
@@ -416,7 +431,7 @@ def finish(run: Setup) -> RunResult:
         parameters=trainable_parameters(run.model),
         model_size_bytes=weights_bytes((v.shape, tf.as_dtype(v.dtype).size) for v in variables),
         checkpoint=os.path.relpath(latest, cfg.run_dir) if latest else None,
-        startup=run.trainer.startup,
+        startup={**run.recorder.result.startup, **run.trainer.startup},
         **after,
     )
     barrier(run.strategy)

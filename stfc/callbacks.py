@@ -7,6 +7,7 @@ MLPerf sees epoch_start, epoch_stop, eval_start, eval_stop in that order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,13 @@ KILL_ENV = KILL_AFTER_EPOCH_ENV
 class RecorderCallback(pl.Callback):
     """Calls the RunRecorder at Lightning's hooks; epochs are numbered from 1."""
 
-    def __init__(self, recorder: RunRecorder, predictions_run_dir: Path | None = None) -> None:
+    def __init__(self, recorder: RunRecorder, predictions_run_dir: Path | None = None,
+                 stage: Callable[[pl.Trainer], None] | None = None) -> None:
         """`predictions_run_dir`: the run folder whose predictions/ gets each rank's last
-        validation predictions (common.run.runpolicy.write_predictions); None: none."""
+        validation predictions (common.run.runpolicy.write_predictions); None: none.
+        `stage`: copies the data as config key `staging` says, right after run_start."""
         self.recorder = recorder
+        self.stage = stage
         self.predictions_run_dir = predictions_run_dir
         self._open_epoch: int | None = None
         self.stopped_at_target = False
@@ -44,6 +48,8 @@ class RecorderCallback(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.recorder.init_stop()
         self.recorder.run_start()
+        if self.stage is not None:
+            self.stage(trainer)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         fault_after_epoch(trainer.current_epoch)

@@ -62,6 +62,8 @@ class ReaderDataset(Dataset):
 
     def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.indices[np.asarray(items, dtype=np.int64)]
+        if hasattr(self.reader, "batch"):  # staging=device: normalized on the device already
+            return self.reader.batch(idx)
         read_batch = getattr(self.reader, "read_batch", None)
         if read_batch is not None:
             got = read_batch(idx, targets=True) if self.targets else read_batch(idx)
@@ -170,6 +172,7 @@ class StemdlDataModule(pl.LightningDataModule):
         limit_train_batches: int | None = None,
         input_norm: InputNorm | None = None,
         targets: bool = False,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         self.readers = readers
@@ -179,11 +182,19 @@ class StemdlDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         self.pin_memory = pin_memory
         self.limit_train_batches = limit_train_batches
+        self.on_device = on_device
+        if on_device:  # the batches are gathered on the device: no loader process, no pinning
+            self.num_workers, self.pin_memory = 0, False
         self.datasets = {
             split: ReaderDataset(r, train_indices if split == "train" else None, input_norm,
                                  targets=targets and split != "inference")
             for split, r in readers.items()
         }
+
+    def use_readers(self, readers: dict[str, SampleReader]) -> None:
+        """Read these (staged) readers from now on, in place of the splits' own."""
+        for split, reader in readers.items():
+            self.datasets[split].reader = reader
 
     # rank/world: the trainer's once it is attached (after DDP set-up), else one process
     def _rank_world(self) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from stemdl.common.cli.entry import ArgumentParser, module_main, run_main
 from stemdl.common.cli.errors import StemdlError
+from stemdl.common.data.staging import DEVICE, NONE, check_run_fits, parse_staging
 from stemdl.common.data.transform import reader_input_size
 from stemdl.common.infra.atomic import write_atomic, write_text_atomic
 from stemdl.common.run.mllog import Keys
@@ -243,12 +244,17 @@ def check_inputs(config: StfcConfig, resume: bool, dry_run: bool = False
     rank = env_rank(layout.devices)
     ckpt = resume_checkpoint(run_dir, resume, config, rank=rank, dry_run=dry_run)
     saved = check_resume_matches(ckpt, config) if ckpt is not None else {}
+    if parse_staging(config.staging).mode == DEVICE and layout.accelerator != "gpu":
+        raise StemdlError("config key 'staging': device needs a GPU (accelerator gpu); on the "
+                          "CPU use staging=memory")
     if config.precision == "16-mixed" and layout.accelerator != "gpu":
         raise StemdlError("config key 'precision': 16-mixed needs a GPU; use 32 or bf16-mixed on CPU")
     readers = open_run_splits(config, note=rank == 0)
     if ckpt is not None:  # the hyper-parameters read above: one load of the checkpoint
         check_same_data(ckpt, saved.get("data_fingerprint"), data_fingerprint(readers))
     check_global_batch(config.batch_size, layout.world_size, len(readers["train"]))
+    check_run_fits(readers, config.staging, rank, layout.world_size,
+                   local_processes(layout.devices), config.task_spec.target_kind == "array")
     config.model_spec(reader_input_size(readers["train"]))  # e.g. a U-Net depth that does not fit
     config.eval_batch_size = bounded_eval_batch(config.eval_batch_size, config.batch_size,
                                                 readers, note=rank == 0)
@@ -317,6 +323,7 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         num_workers=config.num_workers, seed=config.seed,
         pin_memory=layout.accelerator == "gpu", limit_train_batches=config.limit_train_batches,
         input_norm=norm, targets=config.task_spec.target_kind == "array",
+        on_device=parse_staging(config.staging).mode == DEVICE,
     )
     world = layout.world_size
     module = StfcModule(
@@ -346,11 +353,14 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
         Keys.MODEL_NAME: module.spec.name,
         config.task_spec.target_log_key: config.target,
         Keys.INPUT_NORM: norm.as_dict(),
+        Keys.DATA: config.data_source,
+        Keys.STAGING: config.staging,
     })
     recorder.baseline(readers)
 
     callbacks: list[pl.Callback] = [
-        RecorderCallback(recorder, run_dir if config.save_predictions else None),
+        RecorderCallback(recorder, run_dir if config.save_predictions else None,
+                         stage=stager(config, layout, recorder, readers, dm, norm)),
         # monitor=None + save_top_k=1: the latest epoch only, always under the same name
         ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename=Path(LAST_CHECKPOINT).stem,
                         save_top_k=1, save_last=False, enable_version_counter=False),
@@ -375,6 +385,28 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     )
     trainer_box["t"] = trainer
     return Setup(config, run_dir, ckpt, layout, readers, recorder, dm, module, trainer)
+
+
+def stager(config: StfcConfig, layout: Any, recorder: RunRecorder, readers: dict[str, Any],
+           dm: Any, norm: Any) -> Any:
+    """What the recorder callback calls after run_start: the training and validation splits
+    staged as config key `staging` says (None: read in place), then read from there."""
+    staging = parse_staging(config.staging)
+    if staging.mode == NONE:
+        return None
+
+    def stage(trainer: Any) -> None:
+        from stemdl.stfc.staging import to_device
+
+        move = ((lambda staged: to_device(staged, trainer.strategy.root_device, norm))
+                if staging.mode == DEVICE else None)
+        dm.use_readers(recorder.stage(
+            {s: r for s, r in readers.items() if s in ("train", "val")}, staging,
+            rank=trainer.global_rank, world=trainer.world_size,
+            local_processes=local_processes(layout.devices),
+            targets=config.task_spec.target_kind == "array", move=move))
+
+    return stage
 
 
 def loop(run: Setup) -> None:

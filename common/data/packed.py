@@ -241,3 +241,29 @@ class PackedReader:
             if part._handle is not None and self._pid == os.getpid():
                 part._handle.close()
             part.drop()
+
+
+def write_part(path: Path, images: np.ndarray, labels: np.ndarray, materials: list[str],
+               targets: np.ndarray | None = None, target_kind: str | None = None) -> None:
+    """One complete part file of in-memory arrays (staging's copy; `stemdl preprocess`
+    streams its parts instead), written whole or not at all; not flushed to disk (a
+    staged copy lives for one run)."""
+    from stemdl.common.infra.atomic import write_temp
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as part:
+            part.create_dataset("images", data=np.ascontiguousarray(images, dtype="<f4"))
+            if targets is not None:
+                maps = part.create_dataset("targets", data=np.ascontiguousarray(targets, dtype="<f4"))
+                maps.attrs["target_kind"] = target_kind or "potential"
+            part.create_dataset("labels", data=np.asarray(labels, dtype=np.int16))
+            part.create_dataset("materials", data=list(materials), dtype=h5py.string_dtype())
+            part.attrs["count"] = len(labels)
+
+    os.replace(write_temp(path, write), path)
+
+
+def map_part(path: Path) -> tuple[np.ndarray | h5py.Dataset, np.ndarray | h5py.Dataset | None]:
+    """Memory maps of a part's images and (where it has them) target maps, all rows."""
+    part = _Part(Path(path))
+    return part.images(), (part.targets() if part.target_kind is not None else None)

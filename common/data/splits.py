@@ -158,6 +158,11 @@ def open_run_splits(config: Any, need_val: bool = True, note: bool = True) -> di
     space groups, and `min_classes` in the training subset).
     """
     task = config.task_spec
+    if getattr(config, "data_source", "files") == "synthetic":
+        from stemdl.common.data.staging import synthetic_readers
+
+        return synthetic_readers(config.train_samples, config.eval_samples, config.seed,
+                                 targets=task.target_kind == "array")
     readers: dict[str, SampleReader] = {}
     for split in RUN_SPLITS:
         folder = config.split_dir(split)

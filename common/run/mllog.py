@@ -45,6 +45,8 @@ class Keys:
     INIT_STOP = C.INIT_STOP
     RUN_START = C.RUN_START
     RUN_STOP = C.RUN_STOP
+    STAGING_START = C.STAGING_START  # copying the data to memory, local disk or the device
+    STAGING_STOP = C.STAGING_STOP
     EPOCH_START = C.EPOCH_START
     EPOCH_STOP = C.EPOCH_STOP
     EVAL_START = C.EVAL_START
@@ -65,6 +67,8 @@ class Keys:
     MODEL_NAME = "stemdl_model"  # e.g. "resnet50"
     TARGET_F1 = "stemdl_target_f1"  # classification's (Task.target_log_key)
     INPUT_NORM = "stemdl_input_norm"  # {mode, mean, std, samples}: what the network is fed
+    DATA = "stemdl_data"  # "files", or "synthetic" (timing only: never a result)
+    STAGING = "stemdl_staging"  # none, memory, local:DIR or device (common/data/staging.py)
     WORLD_SIZE = "stemdl_world_size"  # processes (data-parallel replicas) that trained together
     # metrics (logged with metadata epoch_num)
     EVAL_ACCURACY = C.EVAL_ACCURACY  # top-1 on the validation set

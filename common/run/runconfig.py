@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from stemdl.common.cli.errors import StemdlError, check_choice, closest
+from stemdl.common.data.staging import DATA_SOURCES, parse_staging
 from stemdl.common.modelspec import resnet_spec
 from stemdl.common.run.bounds import check_workers
 from stemdl.common.run.config import build, parse_overrides, read_yaml
@@ -77,6 +78,9 @@ class BaseRunConfig:
     submitter_user: str | None = None  # the Science working group's `user` (logged when given)
     submitter_email: str | None = None  # its `e-mail`
     resume: bool = False
+    data_source: str = "files"  # or synthetic: random stacks of the workload's shapes (timing only;
+    # not `data`, which is ORNL upstream's spelling of data_dir)
+    staging: str = "none"  # memory, local:DIR or device: copy the data there first (timed)
 
     # the settings a resumed run must share with the run that wrote its checkpoint
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -123,6 +127,8 @@ class BaseRunConfig:
         check_choice("config key 'division'", self.division, DIVISIONS)
         check_choice("config key 'status'", self.status, SUBMISSION_STATUSES)
         check_choice("config key 'accelerator'", self.accelerator, ACCELERATORS)
+        check_choice("config key 'data_source'", self.data_source, DATA_SOURCES)
+        self.staging = str(parse_staging(self.staging))
         for key in ("epochs", "batch_size", "nodes"):
             if getattr(self, key) < 1:
                 raise StemdlError(f"config key '{key}': must be >= 1, got {getattr(self, key)}")

@@ -8,7 +8,7 @@ compliance rules expect (rank 0 only), keeps time to target, and rewrites
 Both training loops run inside `recorder.recording()`: whatever ends a run early (an
 error, a NaN loss, SIGTERM, Ctrl-C) ends the MLPerf log and results.json the same way,
 `run_stop` with status aborted and results.json status "aborted" with a `stop_reason`,
-so the two never disagree about how a run ended.
+so the two never disagree about how a run ended; a node-local staging copy is removed.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class RunRecorder:
         self.result.stop_reason = None  # a resumed run is not the earlier, stopped part
         self._started = False  # run_start reached (logged now, or by the resumed part)
         self._stopped = False  # run_stop logged
+        self._staged: tuple | None = None  # (staging, run id, rank) of a local copy to remove
 
     # -- set-up ----------------------------------------------------------------------
     def _initial_result(self, implementation: str, division: str, target: float) -> RunResult:
@@ -193,6 +194,43 @@ class RunRecorder:
         else:
             self.logger.start(Keys.RUN_START)
             self.ttt.run_start = self.result.run_start_unix = time.time()
+
+    def stage(self, readers: Mapping[str, Any], staging: Any, *, rank: int, world: int,
+              local_processes: int, targets: bool, move: Callable[[dict], dict] | None = None
+              ) -> dict[str, Any]:
+        """The run's readers staged as `staging` says (common/data/staging.py), after
+        run_start and between staging_start and staging_stop, as the MLPerf policy asks;
+        `move` (the implementation's) takes the staged arrays to the device. The time is
+        kept in results.json's startup as staging_s. `none`: the readers, nothing logged."""
+        from stemdl.common.data.staging import NONE, stage
+
+        if staging.mode == NONE:
+            return dict(readers)
+        self.timer.start("staging")
+        self.logger.start(Keys.STAGING_START)
+        self._staged = (staging, self._run_id(), rank)
+        echo = self._echo if self.is_writer else None
+        staged = stage(readers, staging, rank=rank, world=world, local_processes=local_processes,
+                       targets=targets, run_id=self._run_id(), echo=echo)
+        if move is not None:
+            staged = move(staged)
+        self.logger.barrier()  # every rank's copy is in place before the first step
+        self.logger.end(Keys.STAGING_STOP)
+        self.result.startup = {**self.result.startup, "staging_s": self.timer.stop("staging")}
+        return staged
+
+    def _run_id(self) -> str:
+        import hashlib
+
+        return hashlib.sha1(str(self.run_dir.resolve()).encode()).hexdigest()[:12]
+
+    def remove_staged(self) -> None:
+        """Remove this rank's node-local staging copy (staging=local:DIR), if any."""
+        from stemdl.common.data.staging import remove_local
+
+        staged, self._staged = self._staged, None
+        if staged is not None:
+            remove_local(*staged)
 
     # -- epochs ----------------------------------------------------------------------
     def epoch_start(self, epoch: int) -> None:
@@ -294,6 +332,8 @@ class RunRecorder:
         except BaseException as err:
             self.abort(stop_reason(err))
             raise
+        finally:
+            self.remove_staged()
 
     def abort(self, reason: str) -> None:
         """End the run early: run_stop (status aborted) in the log, unless it was already

@@ -27,12 +27,13 @@ UNSTABLE = {"created", "init_time_s", "run_time_s", "mean_epoch_time_s", "train_
 NEW = {"task", "primary_metric", "higher_is_better", "baseline", "code_version", "code_commit",
        "commands", "job"}  # how the run was started: for the working group's README
 # log events added with the working group's identity: the code's version and commit, result
-LOG_NEW = {"submission_version", "submission_github_commit_version", "result"}
+LOG_NEW = {"submission_version", "submission_github_commit_version", "result",
+           "stemdl_data", "stemdl_staging"}  # what the run read, and where from (issue 24)
 # config keys added with the density task (its target and network; ORNL's loss choice):
 # compared where the golden config has them, else dropped
 CONFIG_NEW = {"target_nmse", "unet_depth", "unet_width", "loss", "density_net", "fcd_growth",
               "submitter_user", "submitter_email",
-              "fcd_kernel"}
+              "fcd_kernel", "data_source", "staging"}
 EPOCH_UNSTABLE = {"epoch_time_s", "eval_time_s", "train_samples_per_s", "wall_time_s"}
 CONFIG_UNSTABLE = {"data_dir", "run_dir", "train_dir", "val_dir", "test_dir", "inference_dir",
                    "task",
