@@ -27,7 +27,7 @@ else
   TORCH  := torch==2.13.0
 endif
 
-.PHONY: install test lint demo bench clean containers containers-smoke slurm-smoke
+.PHONY: install test lint demo bench clean containers containers-smoke slurm-smoke gpu-check gpu-wheels
 
 install: $(STAMP)
 
@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check stemdl common stfc ornl compliance tests
+	$(VENV)/bin/ruff check stemdl common stfc ornl compliance tests tools
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q
@@ -72,3 +72,12 @@ containers-smoke: $(STAMP)
 # a requeue; simulate/preprocess job arrays), checks ranks, F1 and compliance. See docs/CONTAINERS.md.
 slurm-smoke: $(STAMP)
 	containers/slurm-smoke.sh
+
+# The GPU check (docs/BENCH.md): on one NVIDIA GPU, STFC ResNet-50 at 128 px in bf16 on
+# synthetic and device-staged packed data; without a GPU it says so and exits 2.
+gpu-check:
+	tools/gpu_check.sh --out gpu-check-out
+
+# The small wheels the GPU check installs where the image lacks them (no index there).
+gpu-wheels: $(STAMP)
+	$(PY) -m pip download --no-deps --only-binary :all: -d tools/wheels mlperf-logging psutil

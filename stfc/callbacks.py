@@ -7,12 +7,14 @@ MLPerf sees epoch_start, epoch_stop, eval_start, eval_stop in that order.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.trainer.states import TrainerFn
 
@@ -40,6 +42,7 @@ class RecorderCallback(pl.Callback):
         self.predictions_run_dir = predictions_run_dir
         self._open_epoch: int | None = None
         self.stopped_at_target = False
+        self._first_step_from: float | None = None
 
     @staticmethod
     def _fitting(trainer: pl.Trainer) -> bool:
@@ -55,6 +58,18 @@ class RecorderCallback(pl.Callback):
         fault_after_epoch(trainer.current_epoch)
         self._open_epoch = trainer.current_epoch + 1
         self.recorder.epoch_start(self._open_epoch)
+        if self._first_step_from is None:
+            self._first_step_from = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        """The first step of this process (its input, first-call allocation, compilation):
+        results.json startup.first_step_s, as the ORNL loop records it."""
+        if self._first_step_from is not None and "first_step_s" not in self.recorder.result.startup:
+            if trainer.strategy.root_device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - self._first_step_from
+            self.recorder.result.startup = {**self.recorder.result.startup, "first_step_s": seconds}
 
     def _close_epoch(self, trainer: pl.Trainer, module: StfcModule) -> None:
         if self._open_epoch is None:

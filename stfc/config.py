@@ -66,6 +66,8 @@ class StfcConfig(BaseRunConfig):
     tensorboard: bool = True
     progress: bool = True
     limit_train_batches: int | None = None  # cap training batches per epoch (smoke tests)
+    compile: bool = False  # torch.compile the training step's model (tools/gpu_check.sh measures it)
+    channels_last: bool | None = None  # None: where measured faster (bf16 on CPU, stfc/speed.py)
     max_inference_batches: int | None = None  # cap the inference timing loop
 
     def validate(self) -> None:

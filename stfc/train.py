@@ -166,6 +166,7 @@ def hardware(accelerator: str, world: int, nodes: int) -> dict[str, Any]:
     if accelerator == "gpu":
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         info["accelerator_memory_bytes"] = torch.cuda.get_device_properties(0).total_memory
+        info["accelerator_peak_memory_bytes"] = torch.cuda.max_memory_allocated()  # this rank
     return info
 
 
@@ -367,7 +368,8 @@ def setup(config: StfcConfig, resume: bool) -> Setup:
     ]
     if config.progress:
         callbacks.append(TQDMProgressBar())
-    callbacks += speed_callbacks(config.precision, layout.accelerator)  # stemdl.stfc.speed
+    callbacks += speed_callbacks(config.precision, layout.accelerator,  # stemdl.stfc.speed
+                                 config.channels_last)
     logger: Any = False
     if config.tensorboard:
         _tensorboard_without_tensorflow()
@@ -411,6 +413,8 @@ def stager(config: StfcConfig, layout: Any, recorder: RunRecorder, readers: dict
 
 def loop(run: Setup) -> None:
     """Train, validating every epoch (the recorder callback logs and stops at target)."""
+    if run.config.compile:  # the network in place (nn.Module.compile): its state_dict keys stay
+        run.module.model.compile()
     try:
         run.trainer.fit(run.module, datamodule=run.datamodule,
                         ckpt_path=str(run.ckpt) if run.ckpt else None)

@@ -192,3 +192,11 @@ def test_compliance_fails_a_log_that_its_results_contradict(task, impl, tiny_run
     code, out, _ = run_cli(["compliance", str(copy)], capsys)
     assert code == 1 and "FAIL" in out
     assert "results.json disagrees with the log: train_samples 24 in results.json, 32 in the log" in out
+
+
+def test_the_first_step_is_timed_apart(task, impl, tiny_run):
+    """results.json startup.first_step_s (its input, first-call allocation, tracing or
+    compilation), in both implementations, so start-up and steady speed are read apart."""
+    run_dir, _ = tiny_run
+    startup = RunResult.read(run_dir).startup
+    assert 0 < startup["first_step_s"] < RunResult.read(run_dir).run_time_s
