@@ -134,6 +134,27 @@ def interleaved_lines(data: dict) -> list[str]:
     return lines
 
 
+def loader_lines(data: dict) -> list[str]:
+    """The loader-rate table (test_bench_loader): samples/s per loader core of each input
+    path, and the loader cores one GPU at `gpu_rate` samples/s would need."""
+    lines: list[str] = []
+    for b in data.get("benchmarks", []):
+        extra = b.get("extra_info") or {}
+        table, gpu = extra.get("loader"), extra.get("gpu_rate")
+        if not table:
+            continue
+        lines.append(f"| pipeline | data | loader cores | samples/s (rounds) | per core | "
+                     f"cores for one GPU at {gpu:,} samples/s |")
+        lines.append("|---|---|---|---|---|---|")
+        for r in table:
+            rounds = " ".join(f"{x:,.0f}" for x in r["rates"])
+            lines.append(f"| {r['pipeline']} | {r['data']} | {r['cores']} | {r['samples_per_s']:,.0f} "
+                         f"({rounds}) | {r['per_core']:,.0f} | {r['cores_for_gpu']:.1f} |")
+        lines.append("staging: device gathers each batch on the GPU itself: no loader core at "
+                     "any rate (its row here is that gather on the CPU)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     path = Path(argv[0]) if argv else newest_json()
@@ -150,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         print("\ninterleaved rounds (ratio of speeds, ours / baseline, per round):")
         print("\n".join(extra))
+    loader = loader_lines(data)
+    if loader:
+        print("\nloader rates (samples/s delivered; per loader process or thread):")
+        print("\n".join(loader))
     return 0
 
 
