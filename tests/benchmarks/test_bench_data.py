@@ -14,6 +14,7 @@ STEMDL_BENCH_WORKERS (default: the CPU count) sets `stemdl preprocess --workers`
   cache miss reads a whole file (4-file cache), per-pattern transform, np.savez.
 - preprocess_packed_interleaved (issue 14): floor, old packed path, new packed path in
   STEMDL_BENCH_ROUNDS (default 3) interleaved rounds; per-round ratios in the report.
+- preprocess_packed_vs_npz (issue 25): the two output formats, interleaved rounds.
 - reading: samples/s and MB/s of each reader in a shuffled order; packed >= 5x npz.
 """
 
@@ -215,6 +216,39 @@ def test_bench_preprocess_packed_interleaved(benchmark, raw_set, tmp_path):
     new_images = open_split(out, "train").read_batch(range(20))[0]
     old_images = open_split(old_out, "train").read_batch(range(20))[0]
     np.testing.assert_allclose(new_images, old_images, rtol=0, atol=1e-4)
+
+
+def test_bench_preprocess_packed_vs_npz(benchmark, raw_set, tmp_path):
+    """Issue 25: packed output at least as fast to write as npz (it writes one file per
+    task, npz one per sample). Rounds interleaved, the order alternating; each run starts
+    with no dirty pages of the other (os.sync), as the peer harness's whole commands do."""
+    outs = {"npz": tmp_path / "npz", "packed": tmp_path / "packed"}
+    times: dict[str, list[float]] = {k: [] for k in ("npz", "packed", "npz cpu", "packed cpu")}
+    order = ["npz", "packed"]
+
+    def one(fmt: str) -> None:
+        shutil.rmtree(outs[fmt], ignore_errors=True)
+        os.sync()
+        assert _timed(times, fmt, lambda: preprocess(raw_set, outs[fmt], fmt=fmt, size=OUT,
+                                                     workers=WORKERS, progress=False).written) == N
+
+    def setup():
+        order.reverse()
+        one(order[0])
+        return (), {}
+
+    for fmt in order:  # untimed: imports and numba's cache, for both alike
+        preprocess(raw_set, outs[fmt], fmt=fmt, size=OUT, workers=WORKERS, progress=False)
+    benchmark.pedantic(lambda: one(order[1]), setup=setup, rounds=ROUNDS)
+    benchmark.extra_info.update(
+        samples=N, bytes=RAW_BYTES, workers=WORKERS, loadavg=os.getloadavg(), seconds=times,
+        interleaved={
+            "packed / npz preprocessing (wall)": {
+                "ratios": [a / b for a, b in zip(times["npz"], times["packed"], strict=True)],
+                "target": ">= 1.0x"},
+            "packed / npz preprocessing (CPU time)": {
+                "ratios": [a / b for a, b in zip(times["npz cpu"], times["packed cpu"], strict=True)]},
+        })
 
 
 def test_bench_preprocess_npz_one_worker(benchmark, raw_set, tmp_path):

@@ -27,9 +27,15 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 3
 EXIT = {"KILL": -9, "TERM": 143, "INT": 130}
-# STFC (the one that diverged) gets the whole table; ORNL, exact before, a row and a column
-CELLS = ([("stfc", w, s) for w in (0, 1, 2) for s in ("KILL", "TERM", "INT")]
-         + [("ornl", w, "KILL") for w in (0, 2)] + [("ornl", 2, s) for s in ("TERM", "INT")])
+# make test: every worker count and every signal of each implementation (STFC, the one
+# that diverged, every worker count under SIGKILL and each signal with 2 workers; ORNL,
+# exact before, the same without the 2-worker SIGKILL); STEMDL_RESUME_GRID=full: the whole
+# table (15 cells, about 5 minutes more on 2 cores), as measured for issue 26
+_FULL = os.environ.get("STEMDL_RESUME_GRID") == "full"
+CELLS = ([("stfc", w, s) for w in (0, 1, 2) for s in ("KILL", "TERM", "INT")
+          if _FULL or s == "KILL" or w == 2]
+         + [("ornl", w, s) for w in (0, 2) for s in ("KILL", "TERM", "INT")
+            if _FULL or (w, s) in ((0, "KILL"), (2, "TERM"), (2, "INT"))])
 FRAMEWORK = {"stfc": "pytorch_lightning", "ornl": "tensorflow"}
 
 
