@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from stemdl import __version__
-from stemdl.common.cli.entry import ArgumentParser, run_main
+from stemdl.common.cli.entry import ArgumentParser, freeze_for_exit, run_main
 
 # Each module defines `register(subparsers)`, which adds its parser and sets
 # `func=run` on it. Modules must stay light at import (no torch/tensorflow/abtem):
@@ -53,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(words)
         return int(args.func(args) or 0)
 
-    return run_main(run)
+    code = run_main(run)
+    if argv is None:  # the command itself: the process exits next
+        freeze_for_exit()
+    return code
 
 
 if __name__ == "__main__":
