@@ -33,7 +33,7 @@ LOG_NEW = {"submission_version", "submission_github_commit_version", "result",
 # compared where the golden config has them, else dropped
 CONFIG_NEW = {"target_nmse", "unet_depth", "unet_width", "loss", "density_net", "fcd_growth",
               "submitter_user", "submitter_email",
-              "fcd_kernel", "data_source", "staging"}
+              "fcd_kernel", "data_source", "staging", "compile", "channels_last"}
 EPOCH_UNSTABLE = {"epoch_time_s", "eval_time_s", "train_samples_per_s", "wall_time_s"}
 CONFIG_UNSTABLE = {"data_dir", "run_dir", "train_dir", "val_dir", "test_dir", "inference_dir",
                    "task",
