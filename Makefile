@@ -27,7 +27,7 @@ else
   TORCH  := torch==2.13.0
 endif
 
-.PHONY: install test lint demo bench clean containers containers-smoke slurm-smoke gpu-check gpu-wheels
+.PHONY: install test lint demo bench clean containers containers-smoke slurm-smoke gpu-check gpu-wheels peer-bench
 
 install: $(STAMP)
 
@@ -81,3 +81,9 @@ gpu-check:
 # The small wheels the GPU check installs where the image lacks them (no index there).
 gpu-wheels: $(STAMP)
 	$(PY) -m pip download --no-deps --only-binary :all: -d tools/wheels mlperf-logging psutil
+
+# Against MLCommons' upstream code (issue 25; tools/peer/README.md): interleaved rounds of
+# preprocessing and one-epoch training, per-round ratios. Needs MIRROR (a git mirror of
+# github.com/mlcommons/science), PEER_DIR (scratch, outside the project) and REF_VENV.
+peer-bench: $(STAMP)
+	tools/peer/peer_bench.sh
