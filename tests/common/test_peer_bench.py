@@ -136,3 +136,25 @@ def test_a_run_without_timing_is_named_and_left_out(tmp_path):
     assert proc.returncode == 1
     assert "skipped up-stfc-1t round 1" in proc.stderr and "no pair of runs to compare" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_step_timers_still_hook_into_the_project(tmp_path, monkeypatch):
+    """The harness times ours ORNL through the project's LineProgress: a move of that class
+    (as in issue 22) must fail here, not as a run that ends rc=1 inside make peer-bench."""
+    monkeypatch.syspath_prepend(str(ROOT / "tools" / "peer"))
+    monkeypatch.setenv("PEER_TIMING_JSON", str(tmp_path / "t.json"))
+    import tqdm_timing
+
+    from stemdl.common.infra import progress
+
+    monkeypatch.setattr(progress, "LineProgress", progress.LineProgress)  # undone after the test
+    timed = tqdm_timing.install_stemdl_lines()
+    assert progress.LineProgress is timed
+    bar = progress.LineProgress(3, "train epoch 1", "step", interval=3600.0)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    times = json.loads((tmp_path / "t.json").read_text())
+    assert "_clock" in times
+    (key,) = [k for k in times if k.startswith("train epoch 1#")]
+    assert len(times[key]) == 4 and times[key] == sorted(times[key])

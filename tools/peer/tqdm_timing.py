@@ -53,7 +53,10 @@ def _dump():
 
 
 def install_stemdl_lines():
-    from stemdl.common import progress as sp
+    try:
+        from stemdl.common.infra import progress as sp
+    except ImportError:  # before the house moved (issue 22)
+        from stemdl.common import progress as sp
 
     base = sp.LineProgress
 
